@@ -1,0 +1,151 @@
+"""The cache entry and its binary envelope.
+
+Envelope layout (big-endian), format version 1::
+
+    magic      2 bytes   b"SC"
+    version    1 byte    1
+    codec id   1 byte    1 = json, 2 = msgpack
+    stored_at  f64       wall-clock seconds
+    fresh_until f64      soft expiry: after it the entry is stale
+    stale_until f64      hard expiry: after it the entry is never served
+    load_cost  f64       seconds the loader took (drives early refresh)
+    version    i64       monotonically increasing write version (0 = unversioned)
+    n_tags     u16       then n_tags times: u16 length + UTF-8 tag
+    crc32      u32       of everything before it and the payload after it
+    payload    rest      the value encoded by the codec
+
+A reader that meets another magic, an unknown version, a wrong codec, a bad checksum or a
+short buffer raises ``GarbledEntryError``; the facades turn that into a miss plus a counter.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any, Final
+
+from steadycache.errors import GarbledEntryError
+
+MAGIC: Final = b"SC"
+FORMAT_VERSION: Final = 1
+_HEADER = struct.Struct(">2sBBddddqH")
+_TAG_LENGTH = struct.Struct(">H")
+_CRC = struct.Struct(">I")
+
+
+class Entry:
+    """A value plus the metadata every freshness decision needs. Immutable by convention."""
+
+    __slots__ = (
+        "fresh_until",
+        "load_cost",
+        "size",
+        "stale_until",
+        "stored_at",
+        "tags",
+        "value",
+        "version",
+    )
+
+    def __init__(
+        self,
+        value: Any,
+        *,
+        stored_at: float,
+        fresh_until: float,
+        stale_until: float,
+        load_cost: float = 0.0,
+        version: int = 0,
+        tags: tuple[str, ...] = (),
+        size: int = 0,
+    ) -> None:
+        self.value = value
+        self.stored_at = stored_at
+        self.fresh_until = fresh_until
+        self.stale_until = stale_until
+        self.load_cost = load_cost
+        self.version = version
+        self.tags = tags
+        #: Encoded size in bytes (what the entry costs in a byte-bounded store).
+        self.size = size
+
+    def __repr__(self) -> str:
+        return (
+            f"Entry(value={self.value!r}, stored_at={self.stored_at}, "
+            f"fresh_until={self.fresh_until}, stale_until={self.stale_until}, "
+            f"load_cost={self.load_cost}, version={self.version}, tags={self.tags})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entry):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def pack_entry(entry: Entry, payload: bytes, codec_id: int) -> bytes:
+    """The envelope for ``entry`` whose value the codec already encoded as ``payload``."""
+    parts = [
+        _HEADER.pack(
+            MAGIC,
+            FORMAT_VERSION,
+            codec_id,
+            entry.stored_at,
+            entry.fresh_until,
+            entry.stale_until,
+            entry.load_cost,
+            entry.version,
+            len(entry.tags),
+        )
+    ]
+    for tag in entry.tags:
+        encoded = tag.encode()
+        parts.append(_TAG_LENGTH.pack(len(encoded)))
+        parts.append(encoded)
+    head = b"".join(parts)
+    checksum = zlib.crc32(payload, zlib.crc32(head))
+    return head + _CRC.pack(checksum) + payload
+
+
+def unpack_entry(blob: bytes, codec_id: int) -> tuple[Entry, bytes]:
+    """Split an envelope into its entry (value not yet decoded) and the payload bytes."""
+    try:
+        (magic, version, found_codec, stored_at, fresh_until, stale_until, load_cost,
+         write_version, n_tags) = _HEADER.unpack_from(blob, 0)
+    except struct.error as exc:
+        raise GarbledEntryError(f"entry too short for its header ({len(blob)} bytes)") from exc
+    if magic != MAGIC:
+        raise GarbledEntryError(f"not a steadycache entry (magic {magic!r})")
+    if version != FORMAT_VERSION:
+        raise GarbledEntryError(f"unknown entry format version {version}")
+    if found_codec != codec_id:
+        raise GarbledEntryError(f"entry written with codec id {found_codec}, expected {codec_id}")
+    offset = _HEADER.size
+    tags: list[str] = []
+    try:
+        for _ in range(n_tags):
+            (length,) = _TAG_LENGTH.unpack_from(blob, offset)
+            offset += _TAG_LENGTH.size
+            raw_tag = blob[offset : offset + length]
+            if len(raw_tag) != length:
+                raise GarbledEntryError("entry truncated inside its tags")
+            tags.append(raw_tag.decode())
+            offset += length
+        (checksum,) = _CRC.unpack_from(blob, offset)
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise GarbledEntryError(f"entry header unreadable: {exc}") from exc
+    payload = blob[offset + _CRC.size :]
+    if zlib.crc32(payload, zlib.crc32(blob[:offset])) != checksum:
+        raise GarbledEntryError("entry checksum mismatch (truncated or modified)")
+    entry = Entry(
+        None,
+        stored_at=stored_at,
+        fresh_until=fresh_until,
+        stale_until=stale_until,
+        load_cost=load_cost,
+        version=write_version,
+        tags=tuple(tags),
+        size=len(blob),
+    )
+    return entry, payload

@@ -1,0 +1,233 @@
+"""What the sync and async namespaces share: keys, entries, decisions and counters.
+
+Everything here is free of waiting: the sync ``Namespace`` and the async
+``AsyncNamespace`` add only how they wait (threads or the event loop) and how they run a
+background refresh. Neither duplicates a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from steadycache._core.durations import Duration, to_seconds
+from steadycache._core.entry import Entry
+from steadycache._core.freshness import (
+    Action,
+    RandomSource,
+    can_serve_stale_on_error,
+    decide,
+    lifetimes,
+)
+from steadycache._core.keys import KeyBuilder
+from steadycache.codecs import Codec, codec_for
+from steadycache.errors import ValueTooLargeError
+from steadycache.observability.stats import NamespaceCounters, NamespaceStats, RollingRatio, snapshot
+from steadycache.policy import Policy
+from steadycache.stores.base import StoreStats
+
+if TYPE_CHECKING:
+    from steadycache.stores.base import AsyncStore, Store
+
+logger = logging.getLogger("steadycache")
+
+Clock = Callable[[], float]
+Scope = Mapping[str, object] | None
+
+# Per-entry bookkeeping beyond the encoded value (envelope header, dict slot, key): what a
+# byte-bounded store charges on top of the payload so tiny values are not "free".
+ENTRY_OVERHEAD_BYTES: Final = 64
+
+
+class TraceSink(Protocol):
+    """Receives one record per read (``steadycache.sizing.capture.TraceRecorder``)."""
+
+    def record(self, namespace: str, key: str, value_size: int, hit: bool) -> None: ...
+
+
+class _Missing:
+    """The sentinel for "no value": distinct from a cached ``None``."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+
+
+class NamespaceCore:
+    """Shared state and pure steps of one namespace."""
+
+    def __init__(
+        self,
+        name: str,
+        policy: Policy,
+        *,
+        clock: Clock,
+        random: RandomSource,
+        key_secret: bytes,
+        trace: TraceSink | None,
+    ) -> None:
+        self.name = name
+        self.policy = policy
+        security = policy.security
+        self.keys = KeyBuilder(
+            name,
+            dimensions=security.scope.dimensions,
+            hash_keys=security.hash_keys,
+            max_length=security.max_key_length,
+            secret=key_secret,
+        )
+        self.generation = 0
+        self.codec: Codec = codec_for(security.codec)
+        self.counters = NamespaceCounters()
+        self.rolling = RollingRatio(policy.observability.rolling_window)
+        self._clock = clock
+        self._random = random
+        self._trace = trace
+        self._ttl = policy.invalidation.ttl
+        self._stampede = policy.stampede
+        self._max_value_bytes = policy.sizing.max_value_bytes
+        self._last_version = 0
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def key(self, key: object, scope: Scope) -> str:
+        """The stored key; raises before any I/O when scope or key is invalid."""
+        return self.keys.build(key, scope)
+
+    def bump_generation(self) -> str:
+        """Start a new generation (all old keys unreachable); returns the old prefix."""
+        old_prefix = self.keys.prefix
+        self.generation += 1
+        self.keys = self.keys.with_generation(self.generation)
+        self.counters.invalidations += 1
+        return old_prefix
+
+    # --- entries ------------------------------------------------------------------------
+
+    def make_entry(
+        self,
+        value: Any,
+        *,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+        load_cost: float = 0.0,
+    ) -> Entry:
+        """Validate, encode and wrap ``value``; raises before anything is written.
+
+        The stored value is the codec's round trip of ``value``, so an in-process hit
+        returns what a shared tier would (JSON turns tuples into lists), and a caller
+        mutating its object afterwards does not change the cached copy.
+        """
+        override = None if ttl is None else to_seconds(ttl, decision="invalidation", what="ttl")
+        payload = self.codec.encode(value)
+        if len(payload) > self._max_value_bytes:
+            raise ValueTooLargeError(self.name, len(payload), self._max_value_bytes)
+        now = self._clock()
+        fresh_until, stale_until = lifetimes(now, self._ttl, self._stampede, self._random, override)
+        return Entry(
+            self.codec.decode(payload),
+            stored_at=now,
+            fresh_until=fresh_until,
+            stale_until=stale_until,
+            load_cost=load_cost,
+            version=self._next_version(now),
+            tags=tuple(tags),
+            size=len(payload) + ENTRY_OVERHEAD_BYTES,
+        )
+
+    def _next_version(self, now: float) -> int:
+        # Microseconds of wall time, forced strictly increasing within this process.
+        version = max(int(now * 1_000_000), self._last_version + 1)
+        self._last_version = version
+        return version
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def classify(self, stored_key: str, entry: Entry | None, *, can_refresh: bool = True) -> Action:
+        """Decide what a read of ``entry`` does, and count and trace it.
+
+        Without a loader (``can_refresh=False``, cache-aside ``get``) a refresh action
+        becomes ``LOAD``: the caller gets a miss and reloads, which is how XFetch works
+        in cache-aside code.
+        """
+        now = self._clock()
+        action = decide(entry, now, self._stampede, self._random)
+        counters = self.counters
+        if now >= self.rolling.next_sample_at:
+            # Sampled before counting, so the window's baseline excludes this read.
+            self.rolling.sample(now, counters.hits + counters.stale_served, counters.misses)
+        if action is Action.SERVE_AND_REFRESH:
+            counters.early_refreshes += 1
+        if action is not Action.SERVE and not can_refresh:
+            action = Action.LOAD
+        if action is Action.SERVE or action is Action.SERVE_AND_REFRESH:
+            counters.hits += 1
+        elif action is Action.SERVE_STALE_AND_REFRESH:
+            counters.stale_served += 1
+        else:
+            counters.misses += 1
+        if self._trace is not None:
+            size = entry.size if entry is not None else 0
+            self._trace.record(self.name, stored_key, size, action is not Action.LOAD)
+        return action
+
+    def stale_for_error(self, entry: Entry | None) -> bool:
+        """Whether a failed load may be answered with ``entry``; counts when it may."""
+        if can_serve_stale_on_error(entry, self._clock(), self._stampede):
+            self.counters.stale_served_on_error += 1
+            return True
+        return False
+
+    def record_load(self, seconds: float, *, failed: bool) -> None:
+        """Count one loader call and its duration."""
+        self.counters.loads += 1
+        self.counters.load_seconds += seconds
+        if failed:
+            self.counters.load_errors += 1
+
+    def stats(self, tiers: tuple[StoreStats, ...]) -> NamespaceStats:
+        """A snapshot of this namespace's counters and its tiers."""
+        return snapshot(self.name, self.counters, tiers, self.rolling, self._clock())
+
+    @property
+    def single_flight_wait(self) -> float:
+        """Seconds a waiter waits for another caller's load of the same key."""
+        flight = self._stampede.single_flight
+        return flight.wait_timeout if flight is not None else math.inf
+
+    @property
+    def coalesces(self) -> bool:
+        """Whether concurrent loads of one key share one loader call."""
+        return self._stampede.single_flight is not None
+
+
+def store_for(policy: Policy, clock: Clock) -> Store:
+    """The namespace's own in-process store, shaped by its eviction decision."""
+    from steadycache.stores.memory import MemoryStore
+
+    eviction = policy.eviction
+    return MemoryStore(
+        max_entries=eviction.max_entries,
+        max_bytes=eviction.max_bytes,
+        policy=eviction.policy,
+        clock=clock,
+    )
+
+
+def describe_store(store: Store | AsyncStore) -> str:
+    """A short name for logs."""
+    return f"{type(store).__name__}({store.tier})"

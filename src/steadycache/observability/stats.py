@@ -1,0 +1,113 @@
+"""Counters per namespace, snapshots per namespace and tier, and a rolling hit ratio.
+
+Counters are plain integer attributes bumped on the request path without a lock: in
+CPython an ``obj.count += 1`` on an int runs no Python code and no eval-breaker check, so
+threads cannot interleave inside it (``tests/test_concurrency.py`` checks exact totals
+under contention). Store-tier counters live in the stores, under their own locks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final
+
+from steadycache.stores.base import StoreStats
+
+COUNTERS: Final = (
+    "hits",
+    "misses",
+    "stale_served",
+    "stale_served_on_error",
+    "early_refreshes",
+    "background_refreshes",
+    "loads",
+    "load_errors",
+    "coalesced",
+    "lock_waits",
+    "wait_timeouts",
+    "sets",
+    "deletes",
+    "garbled",
+    "store_errors",
+    "invalidations",
+)
+
+
+class NamespaceCounters:
+    """The mutable counters of one namespace (across all its tiers)."""
+
+    __slots__ = (*COUNTERS, "load_seconds")
+
+    def __init__(self) -> None:
+        for name in COUNTERS:
+            setattr(self, name, 0)
+        self.load_seconds = 0.0
+
+
+class RollingRatio:
+    """Hit ratio over the last ``window`` seconds, from once-a-second samples of counters."""
+
+    __slots__ = ("_samples", "_window", "next_sample_at")
+
+    def __init__(self, window: float) -> None:
+        self._window = window
+        self._samples: deque[tuple[float, int, int]] = deque()
+        self.next_sample_at = float("-inf")
+
+    def sample(self, now: float, hits: int, misses: int) -> None:
+        """Record cumulative counters at ``now`` (callers throttle with ``next_sample_at``)."""
+        self._samples.append((now, hits, misses))
+        self.next_sample_at = now + 1.0
+        horizon = now - self._window
+        # Keep exactly one sample at or before the horizon: the window's starting point.
+        while len(self._samples) > 1 and self._samples[1][0] <= horizon:
+            self._samples.popleft()
+
+    def ratio(self, now: float, hits: int, misses: int) -> float | None:
+        """Hits / lookups since the window's start; None when there were no lookups."""
+        self.sample(now, hits, misses)
+        _, start_hits, start_misses = self._samples[0]
+        lookups = (hits - start_hits) + (misses - start_misses)
+        if lookups <= 0:
+            return None
+        return (hits - start_hits) / lookups
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceStats:
+    """A snapshot of one namespace: its counters, its tiers, and its hit ratios."""
+
+    namespace: str
+    counters: dict[str, float]
+    tiers: tuple[StoreStats, ...] = field(default_factory=tuple)
+    hit_ratio: float | None = None
+    rolling_hit_ratio: float | None = None
+
+    def __getattr__(self, name: str) -> float:
+        # stats.hits reads like a field; counters stay one dict so new ones need no schema.
+        try:
+            return self.counters[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def snapshot(
+    namespace: str,
+    counters: NamespaceCounters,
+    tiers: tuple[StoreStats, ...],
+    rolling: RollingRatio,
+    now: float,
+) -> NamespaceStats:
+    """Freeze ``counters`` into a ``NamespaceStats``."""
+    values: dict[str, float] = {name: getattr(counters, name) for name in COUNTERS}
+    values["load_seconds"] = counters.load_seconds
+    lookups = counters.hits + counters.misses + counters.stale_served
+    served = counters.hits + counters.stale_served
+    return NamespaceStats(
+        namespace=namespace,
+        counters=values,
+        tiers=tiers,
+        hit_ratio=(served / lookups) if lookups else None,
+        rolling_hit_ratio=rolling.ratio(now, served, counters.misses),
+    )

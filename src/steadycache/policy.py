@@ -1,0 +1,572 @@
+"""The ten decisions of a production cache, one value object each, held by a frozen ``Policy``.
+
+Every decision is explicit or defaulted, and the ``Policy`` remembers which (the audit reads
+``Policy.explicit``). Invalid values and contradictions between decisions raise
+``ConfigurationError`` at construction, naming the decision and the reason. A decision
+whose machinery is not in this release raises ``NotAvailableYetError`` instead of being
+silently ignored.
+
+=====  ===================  ===========================================================
+ #     decision             value objects
+=====  ===================  ===========================================================
+ 1     ``pattern``          ``CacheAside()``, ``ReadThrough()``
+ 2     ``invalidation``     ``Invalidation(ttl=Ttl(60, jitter=0.1), owner=...)``
+ 3     ``stampede``         ``Stampede(single_flight=..., early_refresh=..., ...)``
+ 4     ``sensitivity``      ``Sensitivity.PUBLIC``, ``.PERSONAL``, ``.transactional(...)``
+ 5     ``eviction``         ``Eviction(policy="s3fifo", max_entries=..., max_bytes=...)``
+ 6     ``warm_up``          ``NoWarmUp()``
+ 7     ``consistency``      ``LocalOnly()``
+ 8     ``security``         ``Security(scope=Scope("user_id"), hash_keys=True, codec=...)``
+ 9     ``observability``    ``Observability(metrics=True, rolling_window=60)``
+ 10    ``sizing``           ``Sizing(max_value_bytes=1 MiB)``
+=====  ===================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+from steadycache._core.durations import Duration, to_seconds
+from steadycache.errors import ConfigurationError, NotAvailableYetError
+
+__all__ = [
+    "CacheAside",
+    "Consistency",
+    "EarlyRefresh",
+    "Eviction",
+    "Invalidation",
+    "LocalOnly",
+    "NoWarmUp",
+    "Observability",
+    "Pattern",
+    "Policy",
+    "ReadThrough",
+    "Scope",
+    "Security",
+    "Sensitivity",
+    "SensitivityClass",
+    "SingleFlight",
+    "Sizing",
+    "Stampede",
+    "StaleIfError",
+    "StaleWhileRevalidate",
+    "Ttl",
+    "WarmUp",
+]
+
+
+# --- 1. caching pattern -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CacheAside:
+    """The caller reads the cache, loads on a miss and writes the cache itself."""
+
+    name: ClassVar[str] = "cache-aside"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadThrough:
+    """The cache calls the namespace's loader on a miss (``get_or_load``, ``@cached``)."""
+
+    name: ClassVar[str] = "read-through"
+
+
+Pattern = CacheAside | ReadThrough
+
+
+# --- 2. invalidation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Ttl:
+    """Time to live: fresh for ``seconds``, each write's lifetime spread by ``jitter``.
+
+    ``jitter`` is a fraction: 0.1 means each entry lives between 0.9x and 1.0x of the TTL,
+    so entries written together do not expire together (the motivating incident).
+    """
+
+    seconds: float
+    jitter: float
+
+    def __init__(self, seconds: Duration, *, jitter: float = 0.1) -> None:
+        object.__setattr__(
+            self, "seconds", to_seconds(seconds, decision="invalidation", what="Ttl seconds")
+        )
+        if isinstance(jitter, bool) or not 0.0 <= jitter < 1.0:
+            raise ConfigurationError(
+                "invalidation", f"Ttl jitter is a fraction in [0, 1), got {jitter!r}"
+            )
+        object.__setattr__(self, "jitter", float(jitter))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invalidation:
+    """Who makes entries stop being served, and when. TTL is always the backstop."""
+
+    ttl: Ttl = field(default_factory=lambda: Ttl(300))
+    #: The team or service that owns invalidation of this namespace (shown by the audit).
+    owner: str | None = None
+    #: Named events that invalidate this namespace; the event bus lands with Redis.
+    events: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ttl, Ttl):
+            raise ConfigurationError("invalidation", f"ttl must be a Ttl, got {self.ttl!r}")
+        if self.events:
+            raise NotAvailableYetError(
+                "invalidation",
+                "event-driven invalidation (events=...) is not available yet; it needs the "
+                "invalidation bus. Use TTL and explicit invalidate()/delete() for now",
+            )
+
+
+# --- 3. stampede protection ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SingleFlight:
+    """Concurrent misses on one key in this process run the loader once; others wait."""
+
+    #: How long a waiter waits for the leader's result before loading itself.
+    wait_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "wait_timeout",
+            to_seconds(self.wait_timeout, decision="stampede", what="SingleFlight wait_timeout"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EarlyRefresh:
+    """Probabilistic early expiration (XFetch, Vattani et al., VLDB 2015).
+
+    A read before ``fresh_until`` triggers a refresh with probability rising as expiry
+    nears, scaled by the measured load cost: refresh when
+    ``now - load_cost * beta * ln(U) >= fresh_until`` for ``U`` uniform in (0, 1].
+    """
+
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.beta, bool) or not 0.0 < self.beta <= 100.0:
+            raise ConfigurationError(
+                "stampede", f"EarlyRefresh beta must be in (0, 100], got {self.beta!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class StaleWhileRevalidate:
+    """After ``fresh_until``, serve the stale value for up to ``seconds`` while one refresh runs."""
+
+    seconds: float
+
+    def __init__(self, seconds: Duration) -> None:
+        object.__setattr__(
+            self,
+            "seconds",
+            to_seconds(seconds, decision="stampede", what="StaleWhileRevalidate seconds"),
+        )
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class StaleIfError:
+    """When the loader fails, serve the stale value for up to ``seconds`` past freshness."""
+
+    seconds: float
+
+    def __init__(self, seconds: Duration) -> None:
+        object.__setattr__(
+            self, "seconds", to_seconds(seconds, decision="stampede", what="StaleIfError seconds")
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stampede:
+    """How concurrent misses and expiries are kept from reaching the origin all at once.
+
+    The default (single-flight plus early refresh, with the jitter in ``Ttl``) is safe for
+    the motivating incident; set a component to ``None`` to turn it off explicitly.
+    """
+
+    single_flight: SingleFlight | None = field(default_factory=SingleFlight)
+    early_refresh: EarlyRefresh | None = field(default_factory=EarlyRefresh)
+    stale_while_revalidate: StaleWhileRevalidate | None = None
+    stale_if_error: StaleIfError | None = None
+
+    def __post_init__(self) -> None:
+        expected: dict[str, type] = {
+            "single_flight": SingleFlight,
+            "early_refresh": EarlyRefresh,
+            "stale_while_revalidate": StaleWhileRevalidate,
+            "stale_if_error": StaleIfError,
+        }
+        for name, kind in expected.items():
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                raise ConfigurationError(
+                    "stampede", f"{name} must be {kind.__name__}(...) or None, got {value!r}"
+                )
+
+    @property
+    def stale_seconds(self) -> float:
+        """How long past ``fresh_until`` an entry may still be served in some situation."""
+        windows = [
+            self.stale_while_revalidate.seconds if self.stale_while_revalidate else 0.0,
+            self.stale_if_error.seconds if self.stale_if_error else 0.0,
+        ]
+        return max(windows)
+
+
+# --- 4. sensitivity -----------------------------------------------------------------------
+
+
+class Sensitivity(enum.Enum):
+    """What the data is, which decides whether and how it may be cached."""
+
+    PUBLIC = "public"
+    """Same for everyone: cache freely."""
+    PERSONAL = "personal"
+    """About one person: needs scope dimensions and hashed key material."""
+    TRANSACTIONAL = "transactional"
+    """Money, stock, seats being sold: refused unless bounded staleness is acknowledged."""
+
+    @staticmethod
+    def transactional(*, max_staleness: Duration, acknowledged_by: str) -> SensitivityClass:
+        """TRANSACTIONAL data, cached with a documented, bounded staleness."""
+        return SensitivityClass(
+            Sensitivity.TRANSACTIONAL,
+            max_staleness=to_seconds(
+                max_staleness, decision="sensitivity", what="max_staleness"
+            ),
+            acknowledged_by=acknowledged_by,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SensitivityClass:
+    """A sensitivity level plus, for TRANSACTIONAL, the staleness acknowledgement."""
+
+    level: Sensitivity
+    max_staleness: float | None = None
+    acknowledged_by: str | None = None
+
+
+# --- 5. eviction --------------------------------------------------------------------------
+
+DEFAULT_MAX_ENTRIES: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Eviction:
+    """Which in-process entries leave when the namespace's memory store is full.
+
+    ``policy`` is a name from ``steadycache.eviction.POLICIES`` or ``"default"`` (chosen
+    from measurements on real traces; see the README). Give ``max_entries``, ``max_bytes``
+    or both.
+    """
+
+    policy: str = "default"
+    max_entries: int | None = DEFAULT_MAX_ENTRIES
+    max_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_entries is None and self.max_bytes is None:
+            raise ConfigurationError(
+                "eviction", "an unbounded cache is a memory leak: give max_entries or max_bytes"
+            )
+        for name in ("max_entries", "max_bytes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value <= 0):
+                raise ConfigurationError("eviction", f"{name} must be a positive int, got {value!r}")
+        from steadycache.eviction import POLICIES  # local: eviction imports nothing of ours
+
+        if self.policy != "default" and self.policy not in POLICIES:
+            valid = ", ".join(["default", *sorted(POLICIES)])
+            raise ConfigurationError(
+                "eviction", f"unknown eviction policy {self.policy!r}; choose one of {valid}"
+            )
+
+
+# --- 6. cold start ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NoWarmUp:
+    """Start cold: the first requests after a deploy all miss."""
+
+
+WarmUp = NoWarmUp
+
+
+# --- 7. distributed consistency -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LocalOnly:
+    """Entries live in this process only; other processes have their own copies."""
+
+
+Consistency = LocalOnly
+
+
+# --- 8. key scope and security ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Scope:
+    """Dimensions every key of the namespace must carry (``Scope("tenant_id", "user_id")``).
+
+    A call that omits one raises ``MissingScopeError`` before anything is read or written,
+    so two users (or tenants, or locales) can never be served each other's entries.
+    """
+
+    dimensions: tuple[str, ...]
+
+    def __init__(self, *dimensions: str) -> None:
+        seen: set[str] = set()
+        for dimension in dimensions:
+            if not isinstance(dimension, str) or not dimension.isidentifier():
+                raise ConfigurationError(
+                    "security", f"scope dimension must be an identifier string, got {dimension!r}"
+                )
+            if dimension in seen:
+                raise ConfigurationError("security", f"scope dimension {dimension!r} is repeated")
+            seen.add(dimension)
+        object.__setattr__(self, "dimensions", tuple(dimensions))
+
+
+CODECS: Final = ("json", "msgpack")
+MAX_KEY_LENGTH_LIMIT: Final = 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Security:
+    """Key scope, key hashing and the value codec.
+
+    ``hash_keys`` replaces the key material in stored key names by a keyed digest, so
+    personal data never appears in a key listing; it is required for PERSONAL data.
+    Only data-only codecs exist: pickle is never a default and not offered.
+    """
+
+    scope: Scope = field(default_factory=Scope)
+    hash_keys: bool = False
+    codec: str = "json"
+    max_key_length: int = 250
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scope, Scope):
+            raise ConfigurationError("security", f"scope must be Scope(...), got {self.scope!r}")
+        if self.codec not in CODECS:
+            raise ConfigurationError(
+                "security",
+                f"unknown codec {self.codec!r}; choose one of {', '.join(CODECS)} "
+                "(pickle is refused: it executes code from whoever can write the cache)",
+            )
+        if not 32 <= self.max_key_length <= MAX_KEY_LENGTH_LIMIT:
+            raise ConfigurationError(
+                "security",
+                f"max_key_length must be between 32 and {MAX_KEY_LENGTH_LIMIT}, "
+                f"got {self.max_key_length}",
+            )
+
+
+# --- 9. observability ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observability:
+    """Counters per namespace and tier, and the window of the rolling hit ratio."""
+
+    rolling_window: float = 60.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "rolling_window",
+            to_seconds(self.rolling_window, decision="observability", what="rolling_window"),
+        )
+
+
+# --- 10. sizing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sizing:
+    """Limits on what one entry may cost."""
+
+    max_value_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_value_bytes, bool) or not (
+            isinstance(self.max_value_bytes, int) and self.max_value_bytes > 0
+        ):
+            raise ConfigurationError(
+                "sizing", f"max_value_bytes must be a positive int, got {self.max_value_bytes!r}"
+            )
+
+
+# --- the policy ---------------------------------------------------------------------------
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+UNSET: Final = _Unset.UNSET
+
+DECISIONS: Final = (
+    "pattern",
+    "invalidation",
+    "stampede",
+    "sensitivity",
+    "eviction",
+    "warm_up",
+    "consistency",
+    "security",
+    "observability",
+    "sizing",
+)
+
+_EXPECTED_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "pattern": (CacheAside, ReadThrough),
+    "invalidation": (Invalidation,),
+    "stampede": (Stampede,),
+    "sensitivity": (SensitivityClass,),
+    "eviction": (Eviction,),
+    "warm_up": (NoWarmUp,),
+    "consistency": (LocalOnly,),
+    "security": (Security,),
+    "observability": (Observability,),
+    "sizing": (Sizing,),
+}
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "pattern": CacheAside(),
+        "invalidation": Invalidation(),
+        "stampede": Stampede(),
+        "sensitivity": SensitivityClass(Sensitivity.PUBLIC),
+        "eviction": Eviction(),
+        "warm_up": NoWarmUp(),
+        "consistency": LocalOnly(),
+        "security": Security(),
+        "observability": Observability(),
+        "sizing": Sizing(),
+    }
+
+
+@dataclass(frozen=True, init=False)
+class Policy:
+    """The ten decisions for one namespace. Keyword-only; every field records if it was chosen.
+
+    Shorthands: ``invalidation=Ttl(60)`` means ``Invalidation(ttl=Ttl(60))`` and
+    ``sensitivity=Sensitivity.PERSONAL`` means ``SensitivityClass(Sensitivity.PERSONAL)``.
+    """
+
+    pattern: Pattern
+    invalidation: Invalidation
+    stampede: Stampede
+    sensitivity: SensitivityClass
+    eviction: Eviction
+    warm_up: WarmUp
+    consistency: Consistency
+    security: Security
+    observability: Observability
+    sizing: Sizing
+    #: Names of the decisions that were chosen explicitly (the rest are defaults).
+    explicit: frozenset[str]
+
+    def __init__(
+        self,
+        *,
+        pattern: Pattern | _Unset = UNSET,
+        invalidation: Invalidation | Ttl | _Unset = UNSET,
+        stampede: Stampede | _Unset = UNSET,
+        sensitivity: SensitivityClass | Sensitivity | _Unset = UNSET,
+        eviction: Eviction | _Unset = UNSET,
+        warm_up: WarmUp | _Unset = UNSET,
+        consistency: Consistency | _Unset = UNSET,
+        security: Security | _Unset = UNSET,
+        observability: Observability | _Unset = UNSET,
+        sizing: Sizing | _Unset = UNSET,
+    ) -> None:
+        given: dict[str, Any] = {
+            "pattern": pattern,
+            "invalidation": Invalidation(ttl=invalidation)
+            if isinstance(invalidation, Ttl)
+            else invalidation,
+            "stampede": stampede,
+            "sensitivity": SensitivityClass(sensitivity)
+            if isinstance(sensitivity, Sensitivity)
+            else sensitivity,
+            "eviction": eviction,
+            "warm_up": warm_up,
+            "consistency": consistency,
+            "security": security,
+            "observability": observability,
+            "sizing": sizing,
+        }
+        defaults = _defaults()
+        explicit = frozenset(name for name, value in given.items() if value is not UNSET)
+        for name in DECISIONS:
+            value = given[name] if name in explicit else defaults[name]
+            if not isinstance(value, _EXPECTED_TYPES[name]):
+                kinds = " or ".join(kind.__name__ for kind in _EXPECTED_TYPES[name])
+                raise ConfigurationError(name, f"expected {kinds}, got {value!r}")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "explicit", explicit)
+        self._check_contradictions()
+
+    def is_explicit(self, decision: str) -> bool:
+        """Whether ``decision`` was chosen by the user rather than left at its default."""
+        if decision not in DECISIONS:
+            raise ValueError(f"unknown decision {decision!r}; decisions are {DECISIONS}")
+        return decision in self.explicit
+
+    def replace(self, **changes: Any) -> Policy:
+        """A copy with some decisions changed; the others keep their explicit/default status."""
+        kept = {name: getattr(self, name) for name in self.explicit}
+        return Policy(**(kept | changes))
+
+    def _check_contradictions(self) -> None:
+        sensitivity = self.sensitivity
+        if sensitivity.level is Sensitivity.PERSONAL:
+            if not self.security.scope.dimensions:
+                raise ConfigurationError(
+                    "sensitivity",
+                    "PERSONAL data needs scope dimensions (security=Security(scope=Scope("
+                    "'user_id'), hash_keys=True)) so one person's entry is never served to another",
+                )
+            if not self.security.hash_keys:
+                raise ConfigurationError(
+                    "sensitivity",
+                    "PERSONAL data needs hash_keys=True so personal data never appears in key names",
+                )
+        if sensitivity.level is Sensitivity.TRANSACTIONAL:
+            if sensitivity.max_staleness is None or not sensitivity.acknowledged_by:
+                raise ConfigurationError(
+                    "sensitivity",
+                    "TRANSACTIONAL data is not cached unless a bounded staleness is acknowledged: "
+                    "use Sensitivity.transactional(max_staleness=..., acknowledged_by='who and why')",
+                )
+            worst = self.invalidation.ttl.seconds + self.stampede.stale_seconds
+            if worst > sensitivity.max_staleness:
+                raise ConfigurationError(
+                    "sensitivity",
+                    f"TRANSACTIONAL data acknowledged for at most {sensitivity.max_staleness:g}s "
+                    f"of staleness, but the TTL ({self.invalidation.ttl.seconds:g}s) plus stale "
+                    f"serving ({self.stampede.stale_seconds:g}s) allows {worst:g}s",
+                )
+
+
+def fields_of(policy: Policy) -> dict[str, Any]:
+    """The decisions as a plain dict (for reports)."""
+    return {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)}

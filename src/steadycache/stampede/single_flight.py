@@ -1,0 +1,114 @@
+"""Single-flight: concurrent loads of one key share one loader call.
+
+The first caller for a key becomes the leader and loads; later callers find its flight and
+wait for the outcome, bounded by ``SingleFlight.wait_timeout``. One implementation for
+threads (``FlightTable``) and one for asyncio (``AsyncFlightTable``), same shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+
+class Flight:
+    """One in-progress load, shared by its leader and its waiters (threads)."""
+
+    __slots__ = ("_done", "error", "value")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def succeed(self, value: Any) -> None:
+        self.value = value
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the leader finishes; False on timeout."""
+        return self._done.wait(timeout)
+
+
+class FlightTable:
+    """The flights of one namespace, keyed by stored key (threads)."""
+
+    __slots__ = ("_flights", "_lock")
+
+    def __init__(self) -> None:
+        self._flights: dict[str, Flight] = {}
+        self._lock = threading.Lock()
+
+    def join(self, key: str) -> tuple[Flight, bool]:
+        """The key's flight and whether the caller leads it (must then call ``land``)."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                return flight, False
+            flight = self._flights[key] = Flight()
+            return flight, True
+
+    def land(self, key: str, flight: Flight) -> None:
+        """Remove a finished flight so the next miss starts a new one."""
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+
+    def in_flight(self, key: str) -> bool:
+        """Whether a load of ``key`` is in progress."""
+        return key in self._flights
+
+
+class AsyncFlight:
+    """One in-progress load shared by coroutines of one event loop."""
+
+    __slots__ = ("_done", "error", "value")
+
+    def __init__(self) -> None:
+        self._done = asyncio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def succeed(self, value: Any) -> None:
+        self.value = value
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self._done.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until the leader finishes; False on timeout."""
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class AsyncFlightTable:
+    """The flights of one namespace for asyncio (no lock: one loop, no await inside)."""
+
+    __slots__ = ("_flights",)
+
+    def __init__(self) -> None:
+        self._flights: dict[str, AsyncFlight] = {}
+
+    def join(self, key: str) -> tuple[AsyncFlight, bool]:
+        flight = self._flights.get(key)
+        if flight is not None:
+            return flight, False
+        flight = self._flights[key] = AsyncFlight()
+        return flight, True
+
+    def land(self, key: str, flight: AsyncFlight) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+
+    def in_flight(self, key: str) -> bool:
+        return key in self._flights

@@ -1,0 +1,86 @@
+"""The store contract: a small set of operations every backend implements.
+
+Stores hold ``Entry`` objects under fully built string keys. They decide nothing about
+freshness (the pure core does); they only drop entries past ``stale_until``, which can
+never be served. Optional capabilities (locks, tags, pub/sub) arrive as separate
+protocols, checked when a namespace is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from steadycache._core.entry import Entry
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Counters and gauges of one store (one tier of one namespace)."""
+
+    tier: str
+    hits: int
+    misses: int
+    sets: int
+    deletes: int
+    evictions: int
+    expirations: int
+    rejections: int
+    garbled: int
+    errors: int
+    entries: int
+    bytes: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A synchronous store."""
+
+    #: Calls are in-memory and non-blocking, so an event loop may call them directly.
+    in_process: bool
+    tier: str
+
+    def get(self, key: str) -> Entry | None: ...
+
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]: ...
+
+    def set(self, key: str, entry: Entry) -> None: ...
+
+    def set_many(self, items: Mapping[str, Entry]) -> None: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def delete_many(self, keys: Sequence[str]) -> int: ...
+
+    def clear(self) -> None: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """An asynchronous store (network backends)."""
+
+    in_process: bool
+    tier: str
+
+    async def get(self, key: str) -> Entry | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]: ...
+
+    async def set(self, key: str, entry: Entry) -> None: ...
+
+    async def set_many(self, items: Mapping[str, Entry]) -> None: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def delete_many(self, keys: Sequence[str]) -> int: ...
+
+    async def clear(self) -> None: ...
+
+    def stats(self) -> StoreStats: ...
+
+    async def close(self) -> None: ...
