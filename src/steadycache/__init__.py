@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from steadycache._core.entry import Entry
 from steadycache.async_cache import AsyncCache, AsyncNamespace
-from steadycache.cache import Cache, Namespace
+from steadycache.cache import Cache, Namespace, WarmReport
 from steadycache.errors import (
     CacheError,
     ConfigurationError,
@@ -29,20 +29,24 @@ from steadycache.policy import (
     CacheAside,
     EarlyRefresh,
     Eviction,
+    HotKeyWarmUp,
     Invalidation,
+    LoaderTimeouts,
     LocalOnly,
     NoWarmUp,
     Observability,
+    OriginLimit,
     Policy,
     ReadThrough,
+    RefreshAhead,
     Scope,
     Security,
     Sensitivity,
     SingleFlight,
     Sizing,
-    Stampede,
     StaleIfError,
     StaleWhileRevalidate,
+    Stampede,
     Ttl,
 )
 from steadycache.stores.base import AsyncStore, Store, StoreStats
@@ -62,10 +66,12 @@ __all__ = [
     "Entry",
     "Eviction",
     "GarbledEntryError",
+    "HotKeyWarmUp",
     "InvalidKeyError",
     "Invalidation",
     "LoadTimeoutError",
     "LoaderError",
+    "LoaderTimeouts",
     "LocalOnly",
     "MemoryStore",
     "MissingScopeError",
@@ -74,9 +80,11 @@ __all__ = [
     "NoWarmUp",
     "NotAvailableYetError",
     "Observability",
+    "OriginLimit",
     "OriginOverloaded",
     "Policy",
     "ReadThrough",
+    "RefreshAhead",
     "Scope",
     "Security",
     "Sensitivity",
@@ -92,5 +100,6 @@ __all__ = [
     "Ttl",
     "UsageError",
     "ValueTooLargeError",
+    "WarmReport",
     "__version__",
 ]

@@ -29,7 +29,9 @@ def call_key(
         )
     qualname = function.__qualname__
 
-    def split(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[object, dict[str, object] | None]:
+    def split(
+        args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[object, dict[str, object] | None]:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         arguments = bound.arguments

@@ -24,7 +24,12 @@ from steadycache._core.freshness import (
 from steadycache._core.keys import KeyBuilder
 from steadycache.codecs import Codec, codec_for
 from steadycache.errors import ValueTooLargeError
-from steadycache.observability.stats import NamespaceCounters, NamespaceStats, RollingRatio, snapshot
+from steadycache.observability.stats import (
+    NamespaceCounters,
+    NamespaceStats,
+    RollingRatio,
+    snapshot,
+)
 from steadycache.policy import Policy
 from steadycache.stores.base import StoreStats
 

@@ -19,9 +19,14 @@ from steadycache._core.entry import Entry
 from steadycache._core.freshness import Action, RandomSource
 from steadycache._decorating import KeyFunction, call_key
 from steadycache._namespace_core import Clock, NamespaceCore, Scope, TraceSink, logger, store_for
-from steadycache.errors import LoaderError, LoadTimeoutError, UsageError
+from steadycache.cache import WarmReport, ttl_seconds
+from steadycache.errors import LoaderError, LoadTimeoutError, OriginOverloaded, UsageError
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import Policy
+from steadycache.policy import HotKeyWarmUp, Policy
+from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
+from steadycache.stampede.origin import AsyncOriginLimiter
+from steadycache.stampede.readiness import Readiness
+from steadycache.stampede.refresh_ahead import RefreshSchedule
 from steadycache.stampede.single_flight import AsyncFlightTable
 from steadycache.stores.base import AsyncStore, Store
 
@@ -40,6 +45,29 @@ class AsyncNamespace:
         self._remote: AsyncStore | None = None if self._local is not None else store  # type: ignore[assignment]
         self._cache = cache
         self._flights = AsyncFlightTable()
+        policy = core.policy
+        stampede = policy.stampede
+        self._limiter = (
+            AsyncOriginLimiter(core.name, stampede.origin_limit, cache._clock)
+            if stampede.origin_limit is not None
+            else None
+        )
+        self._timeouts = stampede.timeouts
+        self._schedule = (
+            RefreshSchedule(
+                stampede.refresh_ahead,
+                policy.invalidation.ttl.seconds,
+                policy.eviction.max_entries or 100_000,
+            )
+            if stampede.refresh_ahead is not None
+            else None
+        )
+        warm_up = policy.warm_up
+        self._warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
+        self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
+        self._next_snapshot = cache._clock() + (
+            self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
+        )
 
     @property
     def name(self) -> str:
@@ -170,6 +198,12 @@ class AsyncNamespace:
         local = self._local
         entry = local.get(stored) if local is not None else await self._fetch(stored)
         action = core.classify(stored, entry)
+        if self._tracker is not None:
+            self._tracker.touch(stored, key, scope)
+            self._cache._ensure_maintenance()
+        if self._schedule is not None:
+            self._schedule.read(stored, loader, ttl_seconds(ttl), tuple(tags), self._cache._clock())
+            self._cache._ensure_maintenance()
         if action is Action.SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not Action.LOAD:
@@ -225,8 +259,23 @@ class AsyncNamespace:
         ttl: Duration | None,
         tags: Iterable[str],
     ) -> T:
+        """Await the loader within the origin budget and timeouts, then store its value."""
         core = self._core
-        started = time.perf_counter()
+        limiter = self._limiter
+        if limiter is not None:
+            try:
+                await limiter.acquire()
+            except OriginOverloaded:
+                core.counters.origin_rejections += 1
+                logger.warning(
+                    "origin limiter refused a load: namespace=%s key=%s", core.name, stored
+                )
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise
+        clock = self._cache._clock
+        started = clock()
+        failed = True
         try:
             pending = loader()
             if not inspect.isawaitable(pending):
@@ -234,20 +283,88 @@ class AsyncNamespace:
                     f"AsyncNamespace.get_or_load needs an async loader; {loader!r} returned "
                     f"{type(pending).__name__}. Use Namespace (sync) for sync loaders"
                 )
-            value = await pending
+            if self._timeouts is None:
+                value = await pending
+            else:
+                value = await self._await_with_timeouts(stored, pending, stale, ttl, tags, started)
+            failed = False
         except UsageError:
             raise
+        except LoadTimeoutError:
+            core.record_load(clock() - started, failed=True)
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise
+        except _ServedStale as served:
+            failed = False
+            return served.value  # type: ignore[no-any-return]
         except Exception as exc:
-            core.record_load(time.perf_counter() - started, failed=True)
+            core.record_load(clock() - started, failed=True)
             logger.warning("loader failed: namespace=%s key=%s error=%r", core.name, stored, exc)
             if core.stale_for_error(stale):
                 return stale.value  # type: ignore[union-attr, no-any-return]
             raise LoaderError(core.name, stored, exc) from exc
-        elapsed = time.perf_counter() - started
-        core.record_load(elapsed, failed=False)
-        await self._put(stored, core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed))
-        core.counters.sets += 1
+        finally:
+            if limiter is not None:
+                limiter.release(failed=failed)
+        await self._store_loaded(stored, value, ttl, tags, clock() - started)
         return value
+
+    async def _store_loaded(
+        self, stored: str, value: Any, ttl: Duration | None, tags: Iterable[str], elapsed: float
+    ) -> None:
+        core = self._core
+        core.record_load(elapsed, failed=False)
+        entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
+        await self._put(stored, entry)
+        core.counters.sets += 1
+        if self._schedule is not None:
+            self._schedule.loaded(stored, entry.stored_at, entry.fresh_until)
+
+    async def _await_with_timeouts(
+        self,
+        stored: str,
+        pending: Awaitable[T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> T:
+        timeouts = self._timeouts
+        assert timeouts is not None
+        task: asyncio.Future[T] = asyncio.ensure_future(pending)
+        if timeouts.soft is not None and stale is not None:
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), timeouts.soft)
+            except TimeoutError:
+                self._core.counters.soft_timeouts += 1
+                self._core.counters.stale_served += 1
+                self._cache._background(self._finish_late_load(stored, task, ttl, tags, started))
+                raise _ServedStale(stale.value) from None
+        try:
+            return await asyncio.wait_for(task, timeouts.hard)
+        except TimeoutError:
+            self._core.counters.hard_timeouts += 1
+            raise LoadTimeoutError(
+                f"namespace {self._core.name!r}, key {stored!r}: loader still running after "
+                f"the hard timeout of {timeouts.hard:g}s"
+            ) from None
+
+    async def _finish_late_load(
+        self,
+        stored: str,
+        task: asyncio.Future[Any],
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> None:
+        try:
+            value = await task
+        except Exception as exc:
+            self._core.record_load(self._cache._clock() - started, failed=True)
+            logger.warning("late load failed: namespace=%s key=%s error=%r", self.name, stored, exc)
+            return
+        await self._store_loaded(stored, value, ttl, tags, self._cache._clock() - started)
 
     def _refresh_in_background(
         self,
@@ -267,14 +384,145 @@ class AsyncNamespace:
                 flight.succeed(await self._run_loader(stored, loader, None, ttl, tags))
             except BaseException as exc:  # counted and logged by _run_loader
                 flight.fail(exc)
+                refresh_ahead = self._core.policy.stampede.refresh_ahead
+                if self._schedule is not None and refresh_ahead is not None:
+                    self._schedule.retry(
+                        stored, self._cache._clock() + refresh_ahead.check_interval
+                    )
             finally:
                 self._flights.land(stored, flight)
 
         self._cache._background(refresh())
 
+    # --- refresh-ahead and cold start --------------------------------------------------
+
+    def _maintain(self, now: float) -> None:
+        """One pass of the maintenance task: due refreshes and the periodic snapshot."""
+        if self._schedule is not None:
+            for stored, tracked in self._schedule.due(now):
+                self._core.counters.refresh_ahead += 1
+                self._refresh_in_background(stored, tracked.loader, tracked.ttl, tracked.tags)
+        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
+            self._next_snapshot = now + self._warm_up.snapshot_interval
+            self.snapshot_hot_keys()
+
+    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
+        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
+        if self._tracker is None:
+            raise UsageError(
+                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
+            )
+        return self._tracker.top(n)
+
+    def snapshot_hot_keys(self) -> int:
+        """Write the hot-key snapshot now (also periodically and at close); keys written."""
+        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
+            return 0
+        hot = self._tracker.top()
+        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
+        return len(hot)
+
+    async def warm(
+        self,
+        items: Iterable[tuple[object, Callable[[], Awaitable[Any]]]] | None = None,
+        *,
+        loader_for: Callable[[object, Any], Callable[[], Awaitable[Any]]] | None = None,
+        concurrency: int | None = None,
+        rate: float | None = None,
+        deadline: float | None = None,
+    ) -> WarmReport:
+        """Load keys before traffic arrives (see ``Namespace.warm``)."""
+        settings = self._warm_up or HotKeyWarmUp()
+        if items is None:
+            if loader_for is None or not settings.snapshot_path:
+                raise UsageError(
+                    "warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path"
+                )
+            work: list[tuple[object, Any, Callable[[], Awaitable[Any]]]] = [
+                (key, scope, loader_for(key, scope))
+                for key, scope in read_snapshot(settings.snapshot_path, self.name)
+            ]
+        else:
+            work = [(key, None, loader) for key, loader in items]
+        return await _run_warm_up(
+            self,
+            work,
+            concurrency=concurrency or settings.concurrency,
+            rate=rate if rate is not None else settings.rate,
+            deadline=deadline if deadline is not None else settings.deadline,
+            target=settings.target,
+            readiness=self._cache.readiness,
+        )
+
     def stats(self) -> NamespaceStats:
         """Counters of this namespace and of its store tier(s)."""
+        if self._limiter is not None:
+            self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
         return self._core.stats((self._store.stats(),))
+
+
+class _ServedStale(Exception):  # noqa: N818 - control flow, never escapes the namespace
+    """Raised inside a load when the soft timeout answered the caller with stale."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__("served stale after the soft timeout")
+        self.value = value
+
+
+async def _run_warm_up(
+    namespace: AsyncNamespace,
+    work: list[tuple[object, Any, Callable[[], Awaitable[Any]]]],
+    *,
+    concurrency: int,
+    rate: float | None,
+    deadline: float,
+    target: float,
+    readiness: Readiness,
+) -> WarmReport:
+    started = time.monotonic()
+    goal = max(1, math.ceil(target * len(work))) if work else 0
+    readiness.expect(goal)
+    slots = asyncio.Semaphore(concurrency)
+    loaded = failed = 0
+    signalled = False
+
+    async def one(
+        index: int, key: object, scope: Any, loader: Callable[[], Awaitable[Any]]
+    ) -> None:
+        nonlocal loaded, failed, signalled
+        if rate is not None:
+            # Start times spaced 1/rate apart: a warm-up must not become its own stampede.
+            await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+        async with slots:
+            try:
+                await namespace.get_or_load(key, loader, scope=scope)
+            except Exception as exc:
+                logger.warning("warm-up load failed: namespace=%s error=%r", namespace.name, exc)
+                failed += 1
+                return
+        readiness.progress()
+        loaded += 1
+        namespace._core.counters.warmed += 1
+        if loaded >= goal and not signalled:
+            signalled = True
+            readiness.done()
+
+    tasks = [asyncio.ensure_future(one(i, *item)) for i, item in enumerate(work)]
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    if not signalled:
+        readiness.done()
+    elapsed = time.monotonic() - started
+    return WarmReport(
+        requested=len(work),
+        loaded=loaded,
+        failed=failed,
+        deadline_reached=elapsed >= deadline,
+        seconds=elapsed,
+    )
 
 
 class AsyncCache:
@@ -296,7 +544,10 @@ class AsyncCache:
         self._store_factory = store_factory
         self._namespaces: dict[str, AsyncNamespace] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
         self._closed = False
+        #: Ready once every ``warm()`` reached its target or deadline.
+        self.readiness = Readiness()
 
     def namespace(
         self, name: str, policy: Policy | None = None, *, store: Store | AsyncStore | None = None
@@ -345,8 +596,12 @@ class AsyncCache:
         key: KeyFunction | None = None,
         ttl: Duration | None = None,
     ) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
-        """Decorate an ``async def``: read-through caching by its arguments (see ``Cache.cached``)."""
-        ns = namespace if isinstance(namespace, AsyncNamespace) else self.namespace(namespace, policy)
+        """Decorate an ``async def``: read-through caching by arguments (as ``Cache.cached``)."""
+        ns = (
+            namespace
+            if isinstance(namespace, AsyncNamespace)
+            else self.namespace(namespace, policy)
+        )
 
         def decorate(
             function: Callable[P, Coroutine[Any, Any, T]],
@@ -373,6 +628,26 @@ class AsyncCache:
 
         return decorate
 
+    def _ensure_maintenance(self) -> None:
+        if self._maintenance is None and not self._closed:
+            self._maintenance = asyncio.get_running_loop().create_task(self._maintenance_loop())
+
+    async def _maintenance_loop(self) -> None:
+        while not self._closed:
+            namespaces = list(self._namespaces.values())
+            now = self._clock()
+            for ns in namespaces:
+                try:
+                    ns._maintain(now)
+                except Exception:  # a maintenance pass must never kill the task
+                    logger.exception("maintenance failed for namespace %s", ns.name)
+            intervals = [
+                ns.policy.stampede.refresh_ahead.check_interval
+                for ns in namespaces
+                if ns.policy.stampede.refresh_ahead is not None
+            ]
+            await asyncio.sleep(min(intervals, default=1.0))
+
     def _background(self, refresh: Coroutine[Any, Any, None]) -> None:
         if self._closed:
             refresh.close()
@@ -383,11 +658,16 @@ class AsyncCache:
         task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
-        """Wait for background refreshes to finish and close stores."""
+        """Stop the maintenance task, snapshot hot keys, await background loads, close stores."""
         self._closed = True
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+            self._maintenance = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for ns in self._namespaces.values():
+            ns.snapshot_hot_keys()
             result = ns.store.close()
             if inspect.isawaitable(result):
                 await result

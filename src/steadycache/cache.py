@@ -18,7 +18,9 @@ import random as random_module
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from steadycache._core.durations import Duration
@@ -34,9 +36,13 @@ from steadycache._namespace_core import (
     logger,
     store_for,
 )
-from steadycache.errors import LoaderError, LoadTimeoutError, UsageError
+from steadycache.errors import LoaderError, LoadTimeoutError, OriginOverloaded, UsageError
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import Policy
+from steadycache.policy import HotKeyWarmUp, Policy
+from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
+from steadycache.stampede.origin import OriginLimiter
+from steadycache.stampede.readiness import Readiness
+from steadycache.stampede.refresh_ahead import RefreshSchedule
 from steadycache.stampede.single_flight import FlightTable
 from steadycache.stores.base import Store
 
@@ -44,6 +50,20 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _REFRESH_WORKERS = 4
+# Loads run on these threads only when LoaderTimeouts is set (a thread cannot be
+# interrupted, so the caller waits on a future instead of running the loader itself).
+_TIMED_LOAD_WORKERS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class WarmReport:
+    """What ``warm()`` did: keys asked for, loaded, failed, and whether the deadline hit."""
+
+    requested: int
+    loaded: int
+    failed: int
+    deadline_reached: bool
+    seconds: float
 
 
 class Namespace:
@@ -54,6 +74,29 @@ class Namespace:
         self._store = store
         self._cache = cache
         self._flights = FlightTable()
+        policy = core.policy
+        stampede = policy.stampede
+        self._limiter = (
+            OriginLimiter(core.name, stampede.origin_limit, cache._clock)
+            if stampede.origin_limit is not None
+            else None
+        )
+        self._timeouts = stampede.timeouts
+        self._schedule = (
+            RefreshSchedule(
+                stampede.refresh_ahead,
+                policy.invalidation.ttl.seconds,
+                policy.eviction.max_entries or 100_000,
+            )
+            if stampede.refresh_ahead is not None
+            else None
+        )
+        warm_up = policy.warm_up
+        self._warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
+        self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
+        self._next_snapshot = cache._clock() + (
+            self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
+        )
 
     @property
     def name(self) -> str:
@@ -159,6 +202,10 @@ class Namespace:
         stored = core.key(key, scope)
         entry = self._store.get(stored)
         action = core.classify(stored, entry)
+        if self._tracker is not None:
+            self._tracker.touch(stored, key, scope)
+        if self._schedule is not None:
+            self._schedule.read(stored, loader, ttl_seconds(ttl), tuple(tags), self._cache._clock())
         if action is Action.SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not Action.LOAD:
@@ -216,21 +263,109 @@ class Namespace:
         ttl: Duration | None,
         tags: Iterable[str],
     ) -> T:
+        """Call the loader within the origin budget and timeouts, then store its value."""
         core = self._core
-        started = time.perf_counter()
+        limiter = self._limiter
+        if limiter is not None:
+            try:
+                limiter.acquire()
+            except OriginOverloaded:
+                core.counters.origin_rejections += 1
+                logger.warning(
+                    "origin limiter refused a load: namespace=%s key=%s", core.name, stored
+                )
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise
+        clock = self._cache._clock
+        started = clock()
+        failed = True
         try:
-            value = loader()
+            if self._timeouts is None:
+                value = loader()
+            else:
+                value = self._call_with_timeouts(stored, loader, stale, ttl, tags, started)
+            failed = False
+        except LoadTimeoutError:
+            core.record_load(clock() - started, failed=True)
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise
+        except _ServedStale as served:
+            failed = False
+            return served.value  # type: ignore[no-any-return]
         except Exception as exc:
-            core.record_load(time.perf_counter() - started, failed=True)
+            core.record_load(clock() - started, failed=True)
             logger.warning("loader failed: namespace=%s key=%s error=%r", core.name, stored, exc)
             if core.stale_for_error(stale):
                 return stale.value  # type: ignore[union-attr, no-any-return]
             raise LoaderError(core.name, stored, exc) from exc
-        elapsed = time.perf_counter() - started
-        core.record_load(elapsed, failed=False)
-        self._store.set(stored, core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed))
-        core.counters.sets += 1
+        finally:
+            if limiter is not None:
+                limiter.release(failed=failed)
+        self._store_loaded(stored, value, ttl, tags, clock() - started)
         return value
+
+    def _store_loaded(
+        self, stored: str, value: Any, ttl: Duration | None, tags: Iterable[str], elapsed: float
+    ) -> None:
+        core = self._core
+        core.record_load(elapsed, failed=False)
+        entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
+        self._store.set(stored, entry)
+        core.counters.sets += 1
+        if self._schedule is not None:
+            self._schedule.loaded(stored, entry.stored_at, entry.fresh_until)
+
+    def _call_with_timeouts(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> T:
+        timeouts = self._timeouts
+        assert timeouts is not None
+        future: Future[T] = self._cache._timed_executor().submit(loader)
+        if timeouts.soft is not None and stale is not None:
+            try:
+                return future.result(timeout=timeouts.soft)
+            except FutureTimeout:
+                # Answer with stale now; the load finishes in the background and is stored.
+                self._core.counters.soft_timeouts += 1
+                self._core.counters.stale_served += 1
+                future.add_done_callback(
+                    lambda done: self._finish_late_load(stored, done, ttl, tags, started)
+                )
+                raise _ServedStale(stale.value) from None
+        try:
+            return future.result(timeout=timeouts.hard)
+        except FutureTimeout:
+            self._core.counters.hard_timeouts += 1
+            raise LoadTimeoutError(
+                f"namespace {self._core.name!r}, key {stored!r}: loader still running after "
+                f"the hard timeout of {timeouts.hard:g}s"
+            ) from None
+
+    def _finish_late_load(
+        self,
+        stored: str,
+        done: Future[Any],
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> None:
+        error = done.exception()
+        elapsed = self._cache._clock() - started
+        if error is not None:
+            self._core.record_load(elapsed, failed=True)
+            logger.warning(
+                "late load failed: namespace=%s key=%s error=%r", self.name, stored, error
+            )
+            return
+        self._store_loaded(stored, done.result(), ttl, tags, elapsed)
 
     def _refresh_in_background(
         self, stored: str, loader: Callable[[], Any], ttl: Duration | None, tags: Iterable[str]
@@ -246,16 +381,164 @@ class Namespace:
                 flight.succeed(self._run_loader(stored, loader, None, ttl, tags))
             except BaseException as exc:  # counted and logged by _run_loader
                 flight.fail(exc)
+                if self._schedule is not None and self._core.policy.stampede.refresh_ahead:
+                    interval = self._core.policy.stampede.refresh_ahead.check_interval
+                    self._schedule.retry(stored, self._cache._clock() + interval)
             finally:
                 self._flights.land(stored, flight)
 
         self._cache._background(refresh)
 
+    # --- refresh-ahead and cold start --------------------------------------------------
+
+    def _maintain(self, now: float) -> None:
+        """One pass of the maintenance worker: due refreshes and the periodic snapshot."""
+        if self._schedule is not None:
+            for stored, tracked in self._schedule.due(now):
+                self._core.counters.refresh_ahead += 1
+                self._refresh_in_background(stored, tracked.loader, tracked.ttl, tracked.tags)
+        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
+            self._next_snapshot = now + self._warm_up.snapshot_interval
+            self.snapshot_hot_keys()
+
+    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
+        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
+        if self._tracker is None:
+            raise UsageError(
+                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
+            )
+        return self._tracker.top(n)
+
+    def snapshot_hot_keys(self) -> int:
+        """Write the hot-key snapshot now (also done periodically and at close); keys written."""
+        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
+            return 0
+        hot = self._tracker.top()
+        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
+        return len(hot)
+
+    def warm(
+        self,
+        items: Iterable[tuple[object, Callable[[], Any]]] | None = None,
+        *,
+        loader_for: Callable[[object, Any], Callable[[], Any]] | None = None,
+        concurrency: int | None = None,
+        rate: float | None = None,
+        deadline: float | None = None,
+    ) -> WarmReport:
+        """Load keys before traffic arrives, through single-flight and the origin limiter.
+
+        ``items`` are ``(key, loader)`` pairs; without them the keys come from the hot-key
+        snapshot and ``loader_for(key, scope)`` makes each loader. At most ``concurrency``
+        loads run at once, at most ``rate`` start per second; loading stops at ``deadline``
+        seconds. ``cache.readiness`` turns ready at the warm-up's target or deadline.
+        """
+        settings = self._warm_up or HotKeyWarmUp()
+        if items is None:
+            if loader_for is None or not settings.snapshot_path:
+                raise UsageError(
+                    "warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path"
+                )
+            work: list[tuple[object, Any, Callable[[], Any]]] = [
+                (key, scope, loader_for(key, scope))
+                for key, scope in read_snapshot(settings.snapshot_path, self.name)
+            ]
+        else:
+            work = [(key, None, loader) for key, loader in items]
+        return _run_warm_up(
+            self,
+            work,
+            concurrency=concurrency or settings.concurrency,
+            rate=rate if rate is not None else settings.rate,
+            deadline=deadline if deadline is not None else settings.deadline,
+            target=settings.target,
+            readiness=self._cache.readiness,
+        )
+
     # --- observability ----------------------------------------------------------------
 
     def stats(self) -> NamespaceStats:
         """Counters of this namespace and of its store tier(s)."""
+        if self._limiter is not None:
+            self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
         return self._core.stats((self._store.stats(),))
+
+
+class _ServedStale(Exception):  # noqa: N818 - control flow, never escapes the namespace
+    """Raised inside a load when the soft timeout answered the caller with stale."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__("served stale after the soft timeout")
+        self.value = value
+
+
+def ttl_seconds(ttl: Duration | None) -> float | None:
+    """A per-call TTL override in seconds, as the refresh schedule keeps it."""
+    if ttl is None:
+        return None
+    return ttl.total_seconds() if hasattr(ttl, "total_seconds") else float(ttl)
+
+
+def _run_warm_up(
+    namespace: Namespace,
+    work: list[tuple[object, Any, Callable[[], Any]]],
+    *,
+    concurrency: int,
+    rate: float | None,
+    deadline: float,
+    target: float,
+    readiness: Readiness,
+) -> WarmReport:
+    started = time.monotonic()
+    stop_at = started + deadline
+    goal = max(1, math.ceil(target * len(work))) if work else 0
+    readiness.expect(goal)
+    loaded = failed = 0
+    counters = namespace._core.counters
+    lock = threading.Lock()
+    signalled = False
+
+    def one(key: object, scope: Any, loader: Callable[[], Any]) -> None:
+        nonlocal loaded, failed, signalled
+        if time.monotonic() >= stop_at:
+            return
+        try:
+            namespace.get_or_load(key, loader, scope=scope)
+        except Exception as exc:
+            logger.warning("warm-up load failed: namespace=%s error=%r", namespace.name, exc)
+            with lock:
+                failed += 1
+            return
+        readiness.progress()
+        with lock:
+            loaded += 1
+            counters.warmed += 1
+            if loaded >= goal and not signalled:
+                signalled = True
+                readiness.done()
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="steadycache-warm") as pool:
+        for index, (key, scope, loader) in enumerate(work):
+            if rate is not None:
+                # Start times spaced 1/rate apart: a warm-up must not become its own stampede.
+                delay = started + index / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if time.monotonic() >= stop_at:
+                break
+            pool.submit(one, key, scope, loader)
+    with lock:
+        if not signalled:
+            signalled = True
+            readiness.done()
+    elapsed = time.monotonic() - started
+    return WarmReport(
+        requested=len(work),
+        loaded=loaded,
+        failed=failed,
+        deadline_reached=elapsed >= deadline,
+        seconds=elapsed,
+    )
 
 
 class Cache:
@@ -278,9 +561,16 @@ class Cache:
         self._namespaces: dict[str, Namespace] = {}
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._timed: ThreadPoolExecutor | None = None
+        self._maintenance: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._closed = False
+        #: Ready once every ``warm()`` reached its target or deadline.
+        self.readiness = Readiness()
 
-    def namespace(self, name: str, policy: Policy | None = None, *, store: Store | None = None) -> Namespace:
+    def namespace(
+        self, name: str, policy: Policy | None = None, *, store: Store | None = None
+    ) -> Namespace:
         """Create (or return the existing) namespace ``name``.
 
         Asking again for an existing name with a different policy is an error: two parts
@@ -312,7 +602,43 @@ class Cache:
                 )
             namespace = Namespace(core, store, self)
             self._namespaces[name] = namespace
+            if policy.stampede.refresh_ahead is not None or isinstance(
+                policy.warm_up, HotKeyWarmUp
+            ):
+                self._start_maintenance_locked()
             return namespace
+
+    def _start_maintenance_locked(self) -> None:
+        if self._maintenance is not None or self._closed:
+            return
+        self._maintenance = threading.Thread(
+            target=self._maintenance_loop, name="steadycache-maintenance", daemon=True
+        )
+        self._maintenance.start()
+
+    def _maintenance_loop(self) -> None:
+        while not self._stopping.is_set():
+            namespaces = list(self._namespaces.values())
+            intervals = [
+                ns.policy.stampede.refresh_ahead.check_interval
+                for ns in namespaces
+                if ns.policy.stampede.refresh_ahead is not None
+            ]
+            now = self._clock()
+            for ns in namespaces:
+                try:
+                    ns._maintain(now)
+                except Exception:  # a maintenance pass must never kill the worker
+                    logger.exception("maintenance failed for namespace %s", ns.name)
+            self._stopping.wait(min(intervals, default=1.0))
+
+    def _timed_executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._timed is None:
+                self._timed = ThreadPoolExecutor(
+                    max_workers=_TIMED_LOAD_WORKERS, thread_name_prefix="steadycache-load"
+                )
+            return self._timed
 
     def namespaces(self) -> dict[str, Namespace]:
         """All namespaces by name."""
@@ -347,7 +673,9 @@ class Cache:
 
             def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
                 key_parts, scope = split(args, kwargs)
-                return ns.get_or_load(key_parts, lambda: function(*args, **kwargs), scope=scope, ttl=ttl)
+                return ns.get_or_load(
+                    key_parts, lambda: function(*args, **kwargs), scope=scope, ttl=ttl
+                )
 
             wrapper.__wrapped__ = function  # type: ignore[attr-defined]
             wrapper.__name__ = function.__name__
@@ -369,13 +697,20 @@ class Cache:
             self._executor.submit(task)
 
     def close(self) -> None:
-        """Wait for background refreshes to finish and release stores."""
+        """Stop the workers, snapshot hot keys, wait for background loads, release stores."""
         with self._lock:
             self._closed = True
             executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+            timed, self._timed = self._timed, None
+            maintenance, self._maintenance = self._maintenance, None
+        self._stopping.set()
+        if maintenance is not None:
+            maintenance.join()
+        for pool in (executor, timed):
+            if pool is not None:
+                pool.shutdown(wait=True)
         for ns in self._namespaces.values():
+            ns.snapshot_hot_keys()
             ns.store.close()
 
     def __enter__(self) -> Cache:
@@ -385,4 +720,4 @@ class Cache:
         self.close()
 
 
-__all__ = ["MISSING", "Cache", "Namespace"]
+__all__ = ["MISSING", "Cache", "Namespace", "WarmReport"]

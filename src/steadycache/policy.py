@@ -37,22 +37,26 @@ __all__ = [
     "Consistency",
     "EarlyRefresh",
     "Eviction",
+    "HotKeyWarmUp",
     "Invalidation",
+    "LoaderTimeouts",
     "LocalOnly",
     "NoWarmUp",
     "Observability",
+    "OriginLimit",
     "Pattern",
     "Policy",
     "ReadThrough",
+    "RefreshAhead",
     "Scope",
     "Security",
     "Sensitivity",
     "SensitivityClass",
     "SingleFlight",
     "Sizing",
-    "Stampede",
     "StaleIfError",
     "StaleWhileRevalidate",
+    "Stampede",
     "Ttl",
     "WarmUp",
 ]
@@ -187,6 +191,103 @@ class StaleIfError:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshAhead:
+    """Reload hot keys in the background at ``at`` x their TTL, so they never go cold.
+
+    A key is hot while it was read within ``hot_window`` seconds (default: one TTL); cold
+    keys are left to expire. ``check_interval`` is how often (real seconds) the worker looks.
+    """
+
+    at: float = 0.75
+    hot_window: float | None = None
+    check_interval: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.at, bool) or not 0.0 < self.at < 1.0:
+            raise ConfigurationError(
+                "stampede", f"RefreshAhead at is a fraction of the TTL in (0, 1), got {self.at!r}"
+            )
+        if self.hot_window is not None:
+            object.__setattr__(
+                self,
+                "hot_window",
+                to_seconds(self.hot_window, decision="stampede", what="RefreshAhead hot_window"),
+            )
+        object.__setattr__(
+            self,
+            "check_interval",
+            to_seconds(
+                self.check_interval, decision="stampede", what="RefreshAhead check_interval"
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoaderTimeouts:
+    """Bounds on one loader call.
+
+    After ``soft`` seconds a caller holding a stale value is answered with it while the
+    load finishes in the background; after ``hard`` seconds every caller stops waiting and
+    gets ``LoadTimeoutError`` (or stale within stale-if-error).
+    """
+
+    soft: float | None = None
+    hard: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("soft", "hard"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(
+                    self,
+                    name,
+                    to_seconds(value, decision="stampede", what=f"LoaderTimeouts {name}"),
+                )
+        if self.soft is not None and self.hard is not None and self.soft >= self.hard:
+            raise ConfigurationError(
+                "stampede", f"LoaderTimeouts soft ({self.soft}s) must be below hard ({self.hard}s)"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginLimit:
+    """The origin's budget: at most ``max_concurrent`` loads at once for the namespace.
+
+    A load waits at most ``queue_timeout`` for a slot. After ``breaker_failures``
+    consecutive loader failures the breaker opens for ``breaker_reset`` seconds and loads
+    fail fast. Refused loads serve stale if the policy allows, else ``OriginOverloaded``.
+    """
+
+    max_concurrent: int = 8
+    queue_timeout: float = 1.0
+    breaker_failures: int = 5
+    breaker_reset: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_concurrent", "breaker_failures"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(
+                    "stampede", f"OriginLimit {name} must be a positive int, got {value!r}"
+                )
+        object.__setattr__(
+            self,
+            "queue_timeout",
+            to_seconds(
+                self.queue_timeout,
+                decision="stampede",
+                what="OriginLimit queue_timeout",
+                allow_zero=True,
+            ),
+        )
+        object.__setattr__(
+            self,
+            "breaker_reset",
+            to_seconds(self.breaker_reset, decision="stampede", what="OriginLimit breaker_reset"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Stampede:
     """How concurrent misses and expiries are kept from reaching the origin all at once.
 
@@ -198,6 +299,9 @@ class Stampede:
     early_refresh: EarlyRefresh | None = field(default_factory=EarlyRefresh)
     stale_while_revalidate: StaleWhileRevalidate | None = None
     stale_if_error: StaleIfError | None = None
+    refresh_ahead: RefreshAhead | None = None
+    timeouts: LoaderTimeouts | None = None
+    origin_limit: OriginLimit | None = None
 
     def __post_init__(self) -> None:
         expected: dict[str, type] = {
@@ -205,6 +309,9 @@ class Stampede:
             "early_refresh": EarlyRefresh,
             "stale_while_revalidate": StaleWhileRevalidate,
             "stale_if_error": StaleIfError,
+            "refresh_ahead": RefreshAhead,
+            "timeouts": LoaderTimeouts,
+            "origin_limit": OriginLimit,
         }
         for name, kind in expected.items():
             value = getattr(self, name)
@@ -241,9 +348,7 @@ class Sensitivity(enum.Enum):
         """TRANSACTIONAL data, cached with a documented, bounded staleness."""
         return SensitivityClass(
             Sensitivity.TRANSACTIONAL,
-            max_staleness=to_seconds(
-                max_staleness, decision="sensitivity", what="max_staleness"
-            ),
+            max_staleness=to_seconds(max_staleness, decision="sensitivity", what="max_staleness"),
             acknowledged_by=acknowledged_by,
         )
 
@@ -282,9 +387,12 @@ class Eviction:
             )
         for name in ("max_entries", "max_bytes"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value <= 0):
-                raise ConfigurationError("eviction", f"{name} must be a positive int, got {value!r}")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value <= 0
+            ):
+                raise ConfigurationError(
+                    "eviction", f"{name} must be a positive int, got {value!r}"
+                )
         from steadycache.eviction import POLICIES  # local: eviction imports nothing of ours
 
         if self.policy != "default" and self.policy not in POLICIES:
@@ -302,7 +410,47 @@ class NoWarmUp:
     """Start cold: the first requests after a deploy all miss."""
 
 
-WarmUp = NoWarmUp
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HotKeyWarmUp:
+    """Track the namespace's hottest keys, snapshot them, reload them at start-up.
+
+    ``top_k`` keys are tracked with Space-Saving (bounded memory). The snapshot is written
+    to ``snapshot_path`` every ``snapshot_interval`` seconds and at ``close()``; ``warm()``
+    reloads them with at most ``concurrency`` loads at once and ``rate`` loads per second,
+    through the origin limiter. Readiness turns true at ``target`` (fraction of the
+    snapshot loaded) or after ``deadline`` seconds, whichever comes first.
+    """
+
+    top_k: int = 1000
+    snapshot_path: str | None = None
+    snapshot_interval: float = 60.0
+    concurrency: int = 4
+    rate: float | None = None
+    target: float = 0.9
+    deadline: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "concurrency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(
+                    "warm_up", f"HotKeyWarmUp {name} must be a positive int, got {value!r}"
+                )
+        if self.rate is not None and not self.rate > 0:
+            raise ConfigurationError(
+                "warm_up", f"HotKeyWarmUp rate must be positive, got {self.rate!r}"
+            )
+        if not 0.0 < self.target <= 1.0:
+            raise ConfigurationError(
+                "warm_up", f"HotKeyWarmUp target is a fraction in (0, 1], got {self.target!r}"
+            )
+        for name in ("snapshot_interval", "deadline"):
+            object.__setattr__(
+                self, name, to_seconds(getattr(self, name), decision="warm_up", what=name)
+            )
+
+
+WarmUp = NoWarmUp | HotKeyWarmUp
 
 
 # --- 7. distributed consistency -----------------------------------------------------------
@@ -440,7 +588,7 @@ _EXPECTED_TYPES: Final[dict[str, tuple[type, ...]]] = {
     "stampede": (Stampede,),
     "sensitivity": (SensitivityClass,),
     "eviction": (Eviction,),
-    "warm_up": (NoWarmUp,),
+    "warm_up": (NoWarmUp, HotKeyWarmUp),
     "consistency": (LocalOnly,),
     "security": (Security,),
     "observability": (Observability,),
@@ -548,14 +696,22 @@ class Policy:
             if not self.security.hash_keys:
                 raise ConfigurationError(
                     "sensitivity",
-                    "PERSONAL data needs hash_keys=True so personal data never appears in key names",
+                    "PERSONAL data needs hash_keys=True so personal data never appears "
+                    "in key names",
+                )
+            if isinstance(self.warm_up, HotKeyWarmUp) and self.warm_up.snapshot_path:
+                raise ConfigurationError(
+                    "warm_up",
+                    "a hot-key snapshot of PERSONAL data would write personal keys to disk; "
+                    "warm PERSONAL namespaces with explicit keys and no snapshot_path",
                 )
         if sensitivity.level is Sensitivity.TRANSACTIONAL:
             if sensitivity.max_staleness is None or not sensitivity.acknowledged_by:
                 raise ConfigurationError(
                     "sensitivity",
                     "TRANSACTIONAL data is not cached unless a bounded staleness is acknowledged: "
-                    "use Sensitivity.transactional(max_staleness=..., acknowledged_by='who and why')",
+                    "use Sensitivity.transactional(max_staleness=..., "
+                    "acknowledged_by='who and why')",
                 )
             worst = self.invalidation.ttl.seconds + self.stampede.stale_seconds
             if worst > sensitivity.max_staleness:

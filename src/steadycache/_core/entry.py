@@ -111,8 +111,17 @@ def pack_entry(entry: Entry, payload: bytes, codec_id: int) -> bytes:
 def unpack_entry(blob: bytes, codec_id: int) -> tuple[Entry, bytes]:
     """Split an envelope into its entry (value not yet decoded) and the payload bytes."""
     try:
-        (magic, version, found_codec, stored_at, fresh_until, stale_until, load_cost,
-         write_version, n_tags) = _HEADER.unpack_from(blob, 0)
+        (
+            magic,
+            version,
+            found_codec,
+            stored_at,
+            fresh_until,
+            stale_until,
+            load_cost,
+            write_version,
+            n_tags,
+        ) = _HEADER.unpack_from(blob, 0)
     except struct.error as exc:
         raise GarbledEntryError(f"entry too short for its header ({len(blob)} bytes)") from exc
     if magic != MAGIC:

@@ -81,7 +81,11 @@ def can_serve_stale_on_error(entry: Entry | None, now: float, stampede: Stampede
 
 
 def lifetimes(
-    now: float, ttl: Ttl, stampede: Stampede, random: RandomSource, ttl_override: float | None = None
+    now: float,
+    ttl: Ttl,
+    stampede: Stampede,
+    random: RandomSource,
+    ttl_override: float | None = None,
 ) -> tuple[float, float]:
     """``(fresh_until, stale_until)`` for an entry written at ``now``.
 

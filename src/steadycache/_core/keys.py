@@ -59,7 +59,10 @@ class KeyBuilder:
         generation: int = 0,
         secret: bytes = b"",
     ) -> None:
-        if not namespace or not namespace.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        if (
+            not namespace
+            or not namespace.replace("_", "").replace("-", "").replace(".", "").isalnum()
+        ):
             raise InvalidKeyError(
                 f"namespace {namespace!r} must be non-empty letters, digits, '_', '-' or '.'"
             )

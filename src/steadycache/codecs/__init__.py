@@ -26,8 +26,8 @@ class Codec(Protocol):
 class JsonCodec:
     """Compact, canonical JSON (sorted keys): portable across languages and services."""
 
-    name: Final = "json"
-    codec_id: Final = 1
+    name: str = "json"
+    codec_id: int = 1
 
     def __init__(self) -> None:
         self._encoder = json.JSONEncoder(
@@ -53,8 +53,8 @@ class JsonCodec:
 class MsgpackCodec:
     """msgpack: smaller and faster than JSON; needs ``pip install 'steadycache[msgpack]'``."""
 
-    name: Final = "msgpack"
-    codec_id: Final = 2
+    name: str = "msgpack"
+    codec_id: int = 2
 
     def __init__(self) -> None:
         try:

@@ -21,16 +21,22 @@ COUNTERS: Final = (
     "stale_served_on_error",
     "early_refreshes",
     "background_refreshes",
+    "refresh_ahead",
     "loads",
     "load_errors",
     "coalesced",
     "lock_waits",
     "wait_timeouts",
+    "soft_timeouts",
+    "hard_timeouts",
+    "origin_rejections",
+    "breaker_open",
     "sets",
     "deletes",
     "garbled",
     "store_errors",
     "invalidations",
+    "warmed",
 )
 
 
@@ -40,8 +46,28 @@ class NamespaceCounters:
     __slots__ = (*COUNTERS, "load_seconds")
 
     def __init__(self) -> None:
-        for name in COUNTERS:
-            setattr(self, name, 0)
+        self.hits = 0
+        self.misses = 0
+        self.stale_served = 0
+        self.stale_served_on_error = 0
+        self.early_refreshes = 0
+        self.background_refreshes = 0
+        self.refresh_ahead = 0
+        self.loads = 0
+        self.load_errors = 0
+        self.coalesced = 0
+        self.lock_waits = 0
+        self.wait_timeouts = 0
+        self.soft_timeouts = 0
+        self.hard_timeouts = 0
+        self.origin_rejections = 0
+        self.breaker_open = 0
+        self.sets = 0
+        self.deletes = 0
+        self.garbled = 0
+        self.store_errors = 0
+        self.invalidations = 0
+        self.warmed = 0
         self.load_seconds = 0.0
 
 

@@ -31,7 +31,7 @@ _RECLAIM_PER_WRITE: Final = 8
 class MemoryStore:
     """An in-process, size-aware store. ``max_bytes`` counts each entry's encoded size."""
 
-    in_process: Final = True
+    in_process: bool = True
 
     def __init__(
         self,

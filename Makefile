@@ -1,0 +1,45 @@
+# The two set-up commands of the README: `make demo` (main job) and `make test` (everything).
+# Both create the project's own virtual environment in .venv and install pinned tools into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench readme clean
+
+$(STAMP): pyproject.toml requirements-dev.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "steadycache needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/steadycache demo
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/facade_vs_peers.py
+	$(BIN)/python benchmarks/stampede_vs_peers.py
+	$(BIN)/python benchmarks/eviction_vs_libcachesim.py
+	$(BIN)/python benchmarks/sizing_vs_libcachesim.py
+	$(BIN)/python benchmarks/update_readme.py
+
+readme: $(STAMP)
+	$(BIN)/python benchmarks/update_readme.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

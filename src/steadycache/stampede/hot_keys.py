@@ -1,0 +1,113 @@
+"""Hot-key tracking with Space-Saving (Metwally, Agrawal, El Abbadi, ICDT 2005).
+
+Bounded memory: at most ``capacity`` counters. A key not yet tracked replaces the key with
+the smallest count and inherits that count plus one, so every key whose true frequency
+exceeds N / capacity is guaranteed to be tracked. The tracker keeps the caller's original
+key and scope for tracked keys only, so a snapshot can reload them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class HotKeyTracker:
+    """The approximately most-read keys of one namespace (thread-safe)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._counts: dict[str, int] = {}
+        self._originals: dict[str, tuple[Any, Mapping[str, Any] | None]] = {}
+        # Lazy min-heap of (count, key); stale items are skipped when popped.
+        self._heap: list[tuple[int, str]] = []
+        self._lock = threading.Lock()
+
+    def touch(self, stored_key: str, key: Any, scope: Mapping[str, Any] | None) -> None:
+        """Count one read of ``stored_key``."""
+        with self._lock:
+            counts = self._counts
+            count = counts.get(stored_key)
+            if count is not None:
+                counts[stored_key] = count + 1
+                return
+            if len(counts) < self._capacity:
+                counts[stored_key] = 1
+                self._originals[stored_key] = (key, scope)
+                heapq.heappush(self._heap, (1, stored_key))
+                return
+            floor, victim = self._pop_minimum()
+            del counts[victim]
+            del self._originals[victim]
+            counts[stored_key] = floor + 1
+            self._originals[stored_key] = (key, scope)
+            heapq.heappush(self._heap, (floor + 1, stored_key))
+            if len(self._heap) > 4 * self._capacity:
+                self._heap = [(c, k) for k, c in counts.items()]
+                heapq.heapify(self._heap)
+
+    def _pop_minimum(self) -> tuple[int, str]:
+        heap = self._heap
+        while True:
+            count, key = heapq.heappop(heap)
+            current = self._counts.get(key)
+            if current is None:
+                continue
+            if current != count:  # counted since it was pushed: re-file it
+                heapq.heappush(heap, (current, key))
+                continue
+            return count, key
+
+    def top(self, n: int | None = None) -> list[tuple[Any, Mapping[str, Any] | None, int]]:
+        """The hottest keys as ``(key, scope, estimated count)``, hottest first."""
+        with self._lock:
+            ranked = sorted(self._counts.items(), key=lambda item: item[1], reverse=True)
+            chosen = ranked if n is None else ranked[:n]
+            return [(*self._originals[k], count) for k, count in chosen]
+
+
+def write_snapshot(
+    path: str | os.PathLike[str], namespace: str, hot: list[tuple[Any, Any, int]]
+) -> None:
+    """Write hot keys as JSON, atomically (write a temporary file, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "format": 1,
+        "namespace": namespace,
+        "keys": [
+            {"key": _jsonable(key), "scope": scope, "count": count} for key, scope, count in hot
+        ],
+    }
+    temporary = target.with_suffix(target.suffix + ".tmp")
+    temporary.write_text(json.dumps(document))
+    os.replace(temporary, target)
+
+
+def read_snapshot(path: str | os.PathLike[str], namespace: str) -> list[tuple[Any, Any]]:
+    """``(key, scope)`` pairs from a snapshot; empty when there is none yet."""
+    target = Path(path)
+    if not target.exists():
+        return []
+    document = json.loads(target.read_text())
+    if document.get("format") != 1 or document.get("namespace") != namespace:
+        return []
+    return [(_key_from_json(item["key"]), item["scope"]) for item in document["keys"]]
+
+
+def _jsonable(key: Any) -> Any:
+    # Tuples become lists in JSON; tag them so the key round-trips to the same stored key.
+    if isinstance(key, tuple):
+        return {"tuple": list(key)}
+    return key
+
+
+def _key_from_json(key: Any) -> Any:
+    if isinstance(key, dict) and set(key) == {"tuple"}:
+        return tuple(key["tuple"])
+    return key

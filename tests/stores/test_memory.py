@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from steadycache import MemoryStore
+from steadycache.eviction import DEFAULT_POLICY, POLICIES
+from steadycache.stores.base import Store
+from tests.conftest import ManualClock
+from tests.stores.conformance import StoreConformance, make_entry
+
+
+class TestMemoryStoreConformance(StoreConformance):
+    def make_store(self, clock: ManualClock) -> Store:
+        return MemoryStore(max_entries=100, clock=clock)
+
+
+class TestMemoryStoreByBytesConformance(StoreConformance):
+    def make_store(self, clock: ManualClock) -> Store:
+        return MemoryStore(max_bytes=10_000, clock=clock)
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_entry_limit_holds_for_every_policy(policy: str, clock: ManualClock) -> None:
+    store = MemoryStore(max_entries=50, policy=policy, clock=clock)
+    for i in range(500):
+        store.set(f"k{i}", make_entry(i, clock.now))
+        store.get(f"k{i // 2}")
+        assert len(store) <= 50
+    stats = store.stats()
+    assert stats.entries == len(store) <= 50
+    assert stats.evictions + stats.rejections == 500 - stats.entries
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_byte_limit_holds_for_every_policy(policy: str, clock: ManualClock) -> None:
+    store = MemoryStore(max_bytes=1_000, policy=policy, clock=clock)
+    for i in range(300):
+        entry = make_entry(i, clock.now)
+        entry.size = 10 + (i % 7) * 20
+        store.set(f"k{i}", entry)
+        assert store.stats().bytes <= 1_000
+
+
+def test_both_limits(clock: ManualClock) -> None:
+    store = MemoryStore(max_entries=5, max_bytes=10_000, clock=clock)
+    for i in range(20):
+        store.set(f"k{i}", make_entry(i, clock.now))
+    assert len(store) == 5
+
+
+def test_oversized_entry_is_rejected_not_stored(clock: ManualClock) -> None:
+    store = MemoryStore(max_bytes=100, clock=clock)
+    entry = make_entry("big", clock.now)
+    entry.size = 500
+    store.set("big", entry)
+    assert store.get("big") is None
+    assert store.stats().rejections == 1
+
+
+def test_lru_keeps_recently_read(clock: ManualClock) -> None:
+    store = MemoryStore(max_entries=2, policy="lru", clock=clock)
+    store.set("a", make_entry(1, clock.now))
+    store.set("b", make_entry(2, clock.now))
+    store.get("a")
+    store.set("c", make_entry(3, clock.now))
+    assert store.get("a") is not None
+    assert store.get("b") is None
+
+
+def test_expired_entries_are_reclaimed_without_reads(clock: ManualClock) -> None:
+    store = MemoryStore(max_entries=1_000, clock=clock)
+    for i in range(100):
+        store.set(f"old{i}", make_entry(i, clock.now, ttl=1))
+    clock.advance(2)
+    for i in range(20):
+        store.set(f"new{i}", make_entry(i, clock.now))
+    assert store.stats().expirations > 0
+    store.reclaim_expired()
+    assert len(store) == 20
+    assert store.stats().expirations == 100
+
+
+def test_delete_prefix(clock: ManualClock) -> None:
+    store = MemoryStore(clock=clock)
+    store.set("a:g0:x", make_entry(1, clock.now))
+    store.set("a:g0:y", make_entry(1, clock.now))
+    store.set("b:g0:x", make_entry(1, clock.now))
+    assert store.delete_prefix("a:g0:") == 2
+    assert len(store) == 1
+
+
+def test_default_policy_is_registered() -> None:
+    assert DEFAULT_POLICY in POLICIES
+    assert MemoryStore().policy_name == DEFAULT_POLICY
+
+
+def test_unbounded_store_is_refused() -> None:
+    with pytest.raises(ValueError, match="unbounded"):
+        MemoryStore(max_entries=None, max_bytes=None)
+
+
+def test_thread_safety_under_contention(clock: ManualClock) -> None:
+    store = MemoryStore(max_entries=64, clock=clock)
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(3_000):
+                key = f"k{(i * 7 + offset) % 200}"
+                if i % 3 == 0:
+                    store.set(key, make_entry(i, clock.now))
+                elif i % 11 == 0:
+                    store.delete(key)
+                else:
+                    store.get(key)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stats = store.stats()
+    assert stats.entries == len(store) <= 64
+    assert stats.hits + stats.misses == sum(
+        1 for n in range(8) for i in range(3_000) if i % 3 != 0 and i % 11 != 0
+    )
