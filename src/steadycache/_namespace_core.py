@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from steadycache._core.durations import Duration, to_seconds
 from steadycache._core.entry import Entry
 from steadycache._core.freshness import (
+    XFETCH_HORIZON,
     Action,
     RandomSource,
     can_serve_stale_on_error,
@@ -106,6 +107,9 @@ class NamespaceCore:
         self._stampede = policy.stampede
         self._max_value_bytes = policy.sizing.max_value_bytes
         self._last_version = 0
+        early = policy.stampede.early_refresh
+        # Beyond this many load-costs before expiry, XFetch cannot fire (see freshness.py).
+        self._early_horizon = early.beta * XFETCH_HORIZON if early is not None else 0.0
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -170,8 +174,17 @@ class NamespaceCore:
         in cache-aside code.
         """
         now = self._clock()
-        action = decide(entry, now, self._stampede, self._random)
         counters = self.counters
+        if (
+            entry is not None
+            and now < entry.fresh_until - entry.load_cost * self._early_horizon
+            and now < self.rolling.next_sample_at
+            and self._trace is None
+        ):
+            # Fast path, the common case: fresh and too far from expiry for early refresh.
+            counters.hits += 1
+            return Action.SERVE
+        action = decide(entry, now, self._stampede, self._random)
         if now >= self.rolling.next_sample_at:
             # Sampled before counting, so the window's baseline excludes this read.
             self.rolling.sample(now, counters.hits + counters.stale_served, counters.misses)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
-from steadycache import MemoryStore
+from steadycache import Cache, MemoryStore
+from steadycache.codecs import JsonCodec
 from steadycache.eviction import DEFAULT_POLICY, POLICIES
 from steadycache.stores.base import Store
 from tests.conftest import ManualClock
@@ -129,3 +131,47 @@ def test_thread_safety_under_contention(clock: ManualClock) -> None:
     assert stats.hits + stats.misses == sum(
         1 for n in range(8) for i in range(3_000) if i % 3 != 0 and i % 11 != 0
     )
+
+
+class TestSerializingMemoryStoreConformance(StoreConformance):
+    def make_store(self, clock: ManualClock) -> Store:
+        return MemoryStore(max_entries=100, clock=clock, serialize=JsonCodec())
+
+
+def test_serialized_entries_are_private_copies(clock: ManualClock) -> None:
+    store = MemoryStore(clock=clock, serialize=JsonCodec())
+    store.set("k", make_entry({"a": [1]}, clock.now))
+    first = store.get("k")
+    assert first is not None
+    first.value["a"].append(2)
+    second = store.get("k")
+    assert second is not None
+    assert second.value == {"a": [1]}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda blob: blob[: len(blob) // 2],  # truncated
+        lambda blob: b"\x80\x04\x95" + blob[3:],  # a pickle, not ours
+        lambda blob: blob[:-1] + bytes([blob[-1] ^ 1]),  # one bit flipped
+        lambda blob: b"",
+    ],
+    ids=["truncated", "foreign", "bit-flip", "empty"],
+)
+def test_garbled_entry_is_a_miss_and_counted(
+    clock: ManualClock, damage: Callable[[bytes], bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = MemoryStore(clock=clock, serialize=JsonCodec())
+    cache = Cache(clock=clock)
+    ns = cache.namespace("g", store=store)
+    ns.set("k", {"seats": 3})
+    packed = store._data["g:g0:sk"]
+    packed.blob = damage(packed.blob)  # type: ignore[union-attr]
+    with caplog.at_level("WARNING", logger="steadycache"):
+        assert ns.get("k") is None
+    assert "garbled entry dropped" in caplog.text
+    assert store.stats().garbled == 1
+    assert ns.stats().misses == 1
+    assert ns.get_or_load("k", lambda: {"seats": 4}) == {"seats": 4}
+    cache.close()

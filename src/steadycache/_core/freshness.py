@@ -20,7 +20,7 @@ RandomSource = Callable[[], float]
 # XFetch refreshes when -load_cost * beta * ln(U) >= fresh_until - now. The probability of
 # that is exp(-gap / (load_cost * beta)); beyond 30 such units it is below 1e-13, so the
 # hot path skips drawing a random number at all.
-_XFETCH_HORIZON: Final = 30.0
+XFETCH_HORIZON: Final = 30.0
 
 
 class Action(enum.Enum):
@@ -64,7 +64,7 @@ def should_refresh_early(
     if scale <= 0.0:
         return False
     gap = entry.fresh_until - now
-    if gap > scale * _XFETCH_HORIZON:
+    if gap > scale * XFETCH_HORIZON:
         return False
     draw = random()
     if draw <= 0.0:  # ln(0) is -inf: the earliest possible refresh, i.e. now.

@@ -17,6 +17,8 @@ from steadycache.errors import InvalidKeyError, MissingScopeError
 
 KeyPart = str | int | bool | bytes | None
 _SEPARATOR: Final = ":"
+# Plain string keys (the commonest) are built once and remembered, up to this many.
+_MEMO_LIMIT: Final = 4096
 
 
 def _escape(text: str) -> str:
@@ -47,7 +49,15 @@ def encode_part(part: object) -> str:
 class KeyBuilder:
     """Builds the stored keys of one namespace. Cheap to call: this is on every read."""
 
-    __slots__ = ("_digest_key", "_dimensions", "_hash", "_max_length", "_namespace", "prefix")
+    __slots__ = (
+        "_digest_key",
+        "_dimensions",
+        "_hash",
+        "_max_length",
+        "_memo",
+        "_namespace",
+        "prefix",
+    )
 
     def __init__(
         self,
@@ -74,6 +84,7 @@ class KeyBuilder:
         # differently; the secret (if any) stops dictionary attacks on hashed e-mails, etc.
         self._digest_key = hashlib.blake2b(secret + b"\x00" + namespace.encode()).digest()
         self.prefix = f"{namespace}{_SEPARATOR}g{generation}{_SEPARATOR}"
+        self._memo: dict[str, str] = {}
 
     def with_generation(self, generation: int) -> KeyBuilder:
         """The same builder for another namespace generation (after a namespace flush)."""
@@ -84,10 +95,23 @@ class KeyBuilder:
         builder._max_length = self._max_length
         builder._digest_key = self._digest_key
         builder.prefix = f"{self._namespace}{_SEPARATOR}g{generation}{_SEPARATOR}"
+        builder._memo = {}
         return builder
 
     def build(self, key: object, scope: Mapping[str, object] | None = None) -> str:
         """The stored key for ``key`` (a part or a tuple of parts) within ``scope``."""
+        if type(key) is str and not scope:
+            memoised = self._memo.get(key)
+            if memoised is not None:
+                return memoised
+        stored = self._build(key, scope)
+        if type(key) is str and not scope:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()  # bounded; rebuilt from the hot keys within moments
+            self._memo[key] = stored
+        return stored
+
+    def _build(self, key: object, scope: Mapping[str, object] | None) -> str:
         if self._dimensions:
             material = self._scope_material(scope)
         else:

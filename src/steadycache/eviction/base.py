@@ -26,6 +26,11 @@ class EvictionPolicy(ABC):
     #: Registry name (``lru``, ``arc``, ...), as used by ``steadycache simulate --policy``.
     name: ClassVar[str]
 
+    #: True when ``on_hit`` is one step that cannot leave the policy inconsistent if it runs
+    #: beside a writer (a counter bump, a flag, one ``move_to_end``) and tolerates a key that
+    #: was just evicted (``KeyError``). The memory store then serves hits without its lock.
+    concurrent_hits: ClassVar[bool] = False
+
     def __init__(self, capacity: int) -> None:
         if capacity <= 0:
             raise ValueError(f"eviction capacity must be positive, got {capacity!r}")

@@ -12,6 +12,7 @@ class FIFOPolicy(EvictionPolicy):
     """First in, first out, as libCacheSim's ``FIFO``."""
 
     name = "fifo"
+    concurrent_hits = True
     __slots__ = ("_queue", "_used")
 
     def __init__(self, capacity: int) -> None:

@@ -12,6 +12,7 @@ class LRUPolicy(EvictionPolicy):
     """Least recently used; a hit is one ``OrderedDict.move_to_end``."""
 
     name = "lru"
+    concurrent_hits = True
     __slots__ = ("_order", "_used")
 
     def __init__(self, capacity: int) -> None:

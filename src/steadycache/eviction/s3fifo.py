@@ -31,6 +31,7 @@ class S3FIFOPolicy(EvictionPolicy):
     """S3-FIFO; ``on_hit`` increments a counter in place."""
 
     name = "s3fifo"
+    concurrent_hits = True
     __slots__ = (
         "_entries",
         "_ghost",

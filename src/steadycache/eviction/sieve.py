@@ -22,6 +22,7 @@ class SievePolicy(EvictionPolicy):
     """SIEVE eviction; ``on_hit`` is a single store into the key's node."""
 
     name = "sieve"
+    concurrent_hits = True
     __slots__ = ("_hand", "_newest", "_nodes", "_oldest", "_used")
 
     def __init__(self, capacity: int) -> None:

@@ -1,6 +1,9 @@
 """The in-process store: a dict of entries, bounded by a pluggable eviction policy.
 
-Thread-safe: one lock guards the dict, the policy and the counters. Entries past
+Thread-safe: one lock guards the dict, the policy and the counters. With ``serialize``
+set, entries are kept as binary envelopes (as a shared tier would keep them): every read
+decodes a private copy, byte accounting is exact, and an unreadable envelope is a miss
+counted as ``garbled``, never an exception. Entries past
 ``stale_until`` are never returned (they count as misses and expirations) and are
 reclaimed both lazily, when read, and actively, from an expiry heap drained on writes, so
 a namespace that is written but never read again does not keep dead entries.
@@ -9,12 +12,15 @@ a namespace that is written but never read again does not keep dead entries.
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
-from steadycache._core.entry import Entry
+from steadycache._core.entry import Entry, pack_entry, unpack_entry
+from steadycache.codecs import Codec
+from steadycache.errors import GarbledEntryError
 from steadycache.eviction import DEFAULT_POLICY, make_policy
 from steadycache.eviction.base import EvictionPolicy
 from steadycache.stores.base import StoreStats
@@ -26,6 +32,19 @@ Clock = Callable[[], float]
 _HEAP_SLACK: Final = 2
 # Writes reclaim at most this many expired entries each, bounding the latency of a set.
 _RECLAIM_PER_WRITE: Final = 8
+
+logger = logging.getLogger("steadycache")
+
+
+class _Packed:
+    """An entry kept as its envelope; expiry and size readable without decoding."""
+
+    __slots__ = ("blob", "size", "stale_until")
+
+    def __init__(self, blob: bytes, stale_until: float) -> None:
+        self.blob = blob
+        self.stale_until = stale_until
+        self.size = len(blob)
 
 
 class MemoryStore:
@@ -41,6 +60,7 @@ class MemoryStore:
         policy: str = "default",
         clock: Clock = time.time,
         tier: str = "memory",
+        serialize: Codec | None = None,
     ) -> None:
         if max_entries is None and max_bytes is None:
             raise ValueError("MemoryStore needs max_entries or max_bytes (unbounded is a leak)")
@@ -51,9 +71,12 @@ class MemoryStore:
         capacity = max_bytes if max_bytes is not None else max_entries
         assert capacity is not None
         self._policy: EvictionPolicy = make_policy(name, capacity)
+        self._on_hit = self._policy.on_hit  # bound once: this is the read hot path
+        self._lock_free_hits = self._policy.concurrent_hits and serialize is None
         # A second limit on entry count when the policy itself counts bytes.
         self._max_entries = max_entries if self._by_bytes else None
-        self._data: dict[str, Entry] = {}
+        self._codec = serialize
+        self._data: dict[str, Entry | _Packed] = {}
         self._expiry_heap: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._clock = clock
@@ -65,26 +88,36 @@ class MemoryStore:
         self._evictions = 0
         self._expirations = 0
         self._rejections = 0
+        self._garbled = 0
 
     # --- reads ------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
         """The entry under ``key`` unless absent or past ``stale_until``."""
-        lock = self._lock
-        lock.acquire()
-        try:
+        if self._lock_free_hits:
+            # A dict read is atomic, and so is this policy's on_hit: a live, unpacked entry
+            # is served without the lock. Everything else takes the locked path below.
+            entry = self._data.get(key)
+            if type(entry) is Entry and entry.stale_until > self._clock():
+                try:  # noqa: SIM105 - suppress() costs a context manager per hit
+                    self._on_hit(key)
+                except KeyError:
+                    pass  # evicted by a writer meanwhile; this read still saw a live entry
+                self._hits += 1
+                return entry
+        with self._lock:
             entry = self._data.get(key)
             if entry is not None:
                 if entry.stale_until > self._clock():
-                    self._policy.on_hit(key)
+                    if type(entry) is _Packed:
+                        return self._unpack(key, entry)
+                    self._on_hit(key)
                     self._hits += 1
-                    return entry
+                    return entry  # type: ignore[return-value]
                 self._drop(key, entry)
                 self._expirations += 1
             self._misses += 1
             return None
-        finally:
-            lock.release()
 
     def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """``get`` for each key, under one lock acquisition."""
@@ -99,10 +132,12 @@ class MemoryStore:
                     entry = None
                 if entry is None:
                     self._misses += 1
+                elif type(entry) is _Packed:
+                    entry = self._unpack(key, entry)
                 else:
                     self._policy.on_hit(key)
                     self._hits += 1
-                found.append(entry)
+                found.append(entry)  # type: ignore[arg-type]
             return found
 
     def __contains__(self, key: object) -> bool:
@@ -117,15 +152,17 @@ class MemoryStore:
 
     def set(self, key: str, entry: Entry) -> None:
         """Store ``entry``; may evict others (or refuse ``entry`` if it can never fit)."""
+        item = self._prepare(entry)  # encode outside the lock
         with self._lock:
-            self._set_locked(key, entry, self._clock())
+            self._store_locked(key, item, self._clock())
 
     def set_many(self, items: Mapping[str, Entry]) -> None:
         """``set`` for each item, under one lock acquisition."""
+        prepared = [(key, self._prepare(entry)) for key, entry in items.items()]
         with self._lock:
             now = self._clock()
-            for key, entry in items.items():
-                self._set_locked(key, entry, now)
+            for key, item in prepared:
+                self._store_locked(key, item, now)
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was present."""
@@ -187,7 +224,7 @@ class MemoryStore:
                 evictions=self._evictions,
                 expirations=self._expirations,
                 rejections=self._rejections,
-                garbled=0,
+                garbled=self._garbled,
                 errors=0,
                 entries=len(self._data),
                 bytes=self._bytes,
@@ -195,7 +232,28 @@ class MemoryStore:
 
     # --- internals (lock held) --------------------------------------------------------
 
-    def _set_locked(self, key: str, entry: Entry, now: float) -> None:
+    def _unpack(self, key: str, packed: _Packed) -> Entry | None:
+        assert self._codec is not None
+        try:
+            entry, payload = unpack_entry(packed.blob, self._codec.codec_id)
+            entry.value = self._codec.decode(payload)
+        except GarbledEntryError as exc:
+            self._drop(key, packed)
+            self._garbled += 1
+            self._misses += 1
+            logger.warning("garbled entry dropped: tier=%s key=%s reason=%s", self.tier, key, exc)
+            return None
+        self._policy.on_hit(key)
+        self._hits += 1
+        return entry
+
+    def _prepare(self, entry: Entry) -> Entry | _Packed:
+        if self._codec is None:
+            return entry
+        blob = pack_entry(entry, self._codec.encode(entry.value), self._codec.codec_id)
+        return _Packed(blob, entry.stale_until)
+
+    def _store_locked(self, key: str, entry: Entry | _Packed, now: float) -> None:
         self._sets += 1
         if entry.stale_until <= now:
             # Already dead: storing it would only cost an eviction of something useful.
@@ -245,7 +303,7 @@ class MemoryStore:
             heapq.heapify(self._expiry_heap)
         return reclaimed
 
-    def _drop(self, key: str, entry: Entry) -> None:
+    def _drop(self, key: str, entry: Entry | _Packed) -> None:
         del self._data[key]
         self._bytes -= entry.size
         self._policy.on_remove(key)
