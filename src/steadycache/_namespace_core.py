@@ -36,6 +36,7 @@ from steadycache.stores.base import StoreStats
 
 if TYPE_CHECKING:
     from steadycache.stores.base import AsyncStore, Store
+    from steadycache.stores.redis_backend import RedisBackend
 
 logger = logging.getLogger("steadycache")
 
@@ -242,6 +243,32 @@ def store_for(policy: Policy, clock: Clock) -> Store:
         max_entries=eviction.max_entries,
         max_bytes=eviction.max_bytes,
         policy=eviction.policy,
+        clock=clock,
+    )
+
+
+def shared_store_for(name: str, policy: Policy, backend: RedisBackend, clock: Clock) -> Store:
+    """The namespace's two tiers: its own L1 and the shared Redis L2, with the backplane."""
+    from steadycache.policy import SharedTiers
+    from steadycache.stores.redis import RedisStore
+    from steadycache.stores.tiered import TieredStore
+
+    consistency = policy.consistency
+    assert isinstance(consistency, SharedTiers)
+    shared = RedisStore(
+        backend,
+        codec_for(policy.security.codec),
+        wait_replicas=consistency.wait_replicas,
+        wait_timeout=consistency.wait_timeout,
+    )
+    local = store_for(policy, clock)
+    return TieredStore(
+        name,
+        local,  # type: ignore[arg-type]
+        shared,
+        backend.backplane(),
+        l1_max_age=consistency.l1_max_age,
+        raise_store_errors=consistency.on_store_error == "raise",
         clock=clock,
     )
 

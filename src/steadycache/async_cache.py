@@ -120,10 +120,17 @@ class AsyncNamespace:
         scope: Scope = None,
         ttl: Duration | None = None,
         tags: Iterable[str] = (),
+        load_cost: float = 0.0,
     ) -> None:
-        """Store ``value``; bad keys, scope or values raise before anything is written."""
+        """Store ``value``; bad keys, scope or values raise before anything is written.
+
+        ``load_cost`` (seconds it took to produce the value) lets early refresh pick a
+        reader to reload before expiry, as it does for values loaded through the cache.
+        """
         stored = self._core.key(key, scope)
-        await self._put(stored, self._core.make_entry(value, ttl=ttl, tags=tags))
+        await self._put(
+            stored, self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
+        )
         self._core.counters.sets += 1
 
     async def delete(self, key: object, *, scope: Scope = None) -> bool:
@@ -202,7 +209,14 @@ class AsyncNamespace:
             self._tracker.touch(stored, key, scope)
             self._cache._ensure_maintenance()
         if self._schedule is not None:
-            self._schedule.read(stored, loader, ttl_seconds(ttl), tuple(tags), self._cache._clock())
+            self._schedule.read(
+                stored,
+                loader,
+                ttl_seconds(ttl),
+                tuple(tags),
+                self._cache._clock(),
+                None if entry is None else (entry.stored_at, entry.fresh_until),
+            )
             self._cache._ensure_maintenance()
         if action is Action.SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]

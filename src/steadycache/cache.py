@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
@@ -34,17 +34,28 @@ from steadycache._namespace_core import (
     Scope,
     TraceSink,
     logger,
+    shared_store_for,
     store_for,
 )
-from steadycache.errors import LoaderError, LoadTimeoutError, OriginOverloaded, UsageError
+from steadycache.errors import (
+    ConfigurationError,
+    LoaderError,
+    LoadTimeoutError,
+    OriginOverloaded,
+    StoreError,
+    UsageError,
+)
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import HotKeyWarmUp, Policy
+from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
 from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
 from steadycache.stampede.origin import OriginLimiter
 from steadycache.stampede.readiness import Readiness
 from steadycache.stampede.refresh_ahead import RefreshSchedule
 from steadycache.stampede.single_flight import FlightTable
-from steadycache.stores.base import Store
+from steadycache.stores.base import LeaseStore, Store
+
+if TYPE_CHECKING:
+    from steadycache.stores.redis_backend import RedisBackend
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -82,6 +93,16 @@ class Namespace:
             else None
         )
         self._timeouts = stampede.timeouts
+        consistency = policy.consistency
+        # Fleet-wide single-flight: only when the store is shared and can hold leases.
+        self._leases: LeaseStore | None = (
+            store
+            if isinstance(consistency, SharedTiers)
+            and consistency.leases
+            and isinstance(store, LeaseStore)
+            else None
+        )
+        self._lease_ttl = consistency.lease_ttl if isinstance(consistency, SharedTiers) else 0.0
         self._schedule = (
             RefreshSchedule(
                 stampede.refresh_ahead,
@@ -139,10 +160,15 @@ class Namespace:
         scope: Scope = None,
         ttl: Duration | None = None,
         tags: Iterable[str] = (),
+        load_cost: float = 0.0,
     ) -> None:
-        """Store ``value``; bad keys, scope or values raise before anything is written."""
+        """Store ``value``; bad keys, scope or values raise before anything is written.
+
+        ``load_cost`` (seconds it took to produce the value) lets early refresh pick a
+        reader to reload before expiry, as it does for values loaded through the cache.
+        """
         stored = self._core.key(key, scope)
-        entry = self._core.make_entry(value, ttl=ttl, tags=tags)
+        entry = self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
         self._store.set(stored, entry)
         self._core.counters.sets += 1
 
@@ -181,10 +207,18 @@ class Namespace:
         self._core.counters.sets += len(prepared)
 
     def invalidate_all(self) -> int:
-        """Make every entry of this namespace unreachable (generation bump); entries dropped."""
-        old_prefix = self._core.bump_generation()
+        """Drop every entry of this namespace; how many.
+
+        In-process: a generation bump makes old keys unreachable at once. Shared: the
+        generation is per process, so the entries (and their leases) are deleted in the
+        shared tier instead and the backplane flushes every process's L1.
+        """
         delete_prefix = getattr(self._store, "delete_prefix", None)
-        return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+        if self._store.in_process:
+            old_prefix = self._core.bump_generation()
+            return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+        self._core.counters.invalidations += 1
+        return int(delete_prefix(self._core.keys.prefix)) if delete_prefix is not None else 0
 
     # --- read-through -----------------------------------------------------------------
 
@@ -205,7 +239,14 @@ class Namespace:
         if self._tracker is not None:
             self._tracker.touch(stored, key, scope)
         if self._schedule is not None:
-            self._schedule.read(stored, loader, ttl_seconds(ttl), tuple(tags), self._cache._clock())
+            self._schedule.read(
+                stored,
+                loader,
+                ttl_seconds(ttl),
+                tuple(tags),
+                self._cache._clock(),
+                None if entry is None else (entry.stored_at, entry.fresh_until),
+            )
         if action is Action.SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not Action.LOAD:
@@ -222,12 +263,13 @@ class Namespace:
         tags: Iterable[str],
     ) -> T:
         core = self._core
+        load = self._run_loader if self._leases is None else self._load_with_lease
         if not core.coalesces:
-            return self._run_loader(stored, loader, stale, ttl, tags)
+            return load(stored, loader, stale, ttl, tags)
         flight, leader = self._flights.join(stored)
         if leader:
             try:
-                value = self._run_loader(stored, loader, stale, ttl, tags)
+                value = load(stored, loader, stale, ttl, tags)
             except BaseException as exc:
                 flight.fail(exc)
                 raise
@@ -246,6 +288,8 @@ class Namespace:
                 f"namespace {core.name!r}, key {stored!r}: waited {wait:g}s for another "
                 "caller's load (SingleFlight wait_timeout)"
             )
+        if isinstance(flight.error, _RefreshSkipped):
+            return self._load(stored, loader, stale, ttl, tags)  # the refresh found a lease
         if flight.error is not None:
             cause = flight.error.__cause__ if isinstance(flight.error, LoaderError) else None
             if isinstance(flight.error, LoaderError) and cause is not None:
@@ -255,6 +299,57 @@ class Namespace:
             raise flight.error
         return flight.value  # type: ignore[no-any-return]
 
+    def _load_with_lease(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+    ) -> T:
+        """Fleet-wide single-flight: load only while holding the key's lease in Redis.
+
+        Without the lease, wait with backoff for the holder's result (or answer with a
+        stale copy at once, when there is one); a crashed holder's lease expires and the
+        next waiter takes over. If Redis fails, load without a lease (counted).
+        """
+        leases = self._leases
+        assert leases is not None
+        core = self._core
+        deadline = time.monotonic() + min(core.single_flight_wait, self._lease_ttl * 2)
+        pause = 0.002
+        while True:
+            try:
+                token = leases.acquire_lease(stored, self._lease_ttl)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("lease unavailable, loading without it: %s", error)
+                return self._run_loader(stored, loader, stale, ttl, tags)
+            if token is not None:
+                return self._run_loader(stored, loader, stale, ttl, tags, lease=token)
+            core.counters.lease_waits += 1
+            if stale is not None and stale.stale_until > self._cache._clock():
+                core.counters.stale_served += 1
+                return stale.value  # type: ignore[no-any-return]
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            try:
+                entry = leases.get_shared(stored)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("shared tier unavailable while waiting for a lease: %s", error)
+                return self._run_loader(stored, loader, stale, ttl, tags)
+            if entry is not None and entry.fresh_until > self._cache._clock():
+                return entry.value  # type: ignore[no-any-return]
+            if time.monotonic() >= deadline:
+                core.counters.wait_timeouts += 1
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise LoadTimeoutError(
+                    f"namespace {core.name!r}, key {stored!r}: another process held the "
+                    "lease and produced no value in time"
+                )
+
     def _run_loader(
         self,
         stored: str,
@@ -262,6 +357,7 @@ class Namespace:
         stale: Entry | None,
         ttl: Duration | None,
         tags: Iterable[str],
+        lease: str | None = None,
     ) -> T:
         """Call the loader within the origin budget and timeouts, then store its value."""
         core = self._core
@@ -303,16 +399,45 @@ class Namespace:
         finally:
             if limiter is not None:
                 limiter.release(failed=failed)
-        self._store_loaded(stored, value, ttl, tags, clock() - started)
+            if failed and lease is not None:
+                self._release_lease(stored, lease)
+        self._store_loaded(stored, value, ttl, tags, clock() - started, lease)
         return value
 
+    def _release_lease(self, stored: str, lease: str) -> None:
+        assert self._leases is not None
+        try:
+            self._leases.release_lease(stored, lease)
+        except StoreError as error:  # it expires by itself after lease_ttl
+            self._core.counters.store_errors += 1
+            logger.warning("lease release failed (it will expire): %s", error)
+
     def _store_loaded(
-        self, stored: str, value: Any, ttl: Duration | None, tags: Iterable[str], elapsed: float
+        self,
+        stored: str,
+        value: Any,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        elapsed: float,
+        lease: str | None = None,
     ) -> None:
         core = self._core
         core.record_load(elapsed, failed=False)
         entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
-        self._store.set(stored, entry)
+        if lease is None:
+            self._store.set(stored, entry)
+        else:
+            assert self._leases is not None
+            try:
+                written = self._leases.set_leased(stored, entry, lease)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("leased write failed: namespace=%s error=%s", core.name, error)
+                written = False
+            if not written:
+                # Invalidated while loading: this value may predate the change. Not cached.
+                core.counters.stale_sets_rejected += 1
+                return
         core.counters.sets += 1
         if self._schedule is not None:
             self._schedule.loaded(stored, entry.stored_at, entry.fresh_until)
@@ -378,7 +503,19 @@ class Namespace:
 
         def refresh() -> None:
             try:
-                flight.succeed(self._run_loader(stored, loader, None, ttl, tags))
+                lease = None
+                if self._leases is not None:
+                    try:
+                        lease = self._leases.acquire_lease(stored, self._lease_ttl)
+                    except StoreError as error:
+                        logger.warning("refresh without lease (shared tier failed): %s", error)
+                    else:
+                        if lease is None:
+                            # Another process is refreshing this key: one refresh per fleet.
+                            self._core.counters.refreshes_skipped += 1
+                            flight.fail(_RefreshSkipped())
+                            return
+                flight.succeed(self._run_loader(stored, loader, None, ttl, tags, lease=lease))
             except BaseException as exc:  # counted and logged by _run_loader
                 flight.fail(exc)
                 if self._schedule is not None and self._core.policy.stampede.refresh_ahead:
@@ -461,7 +598,13 @@ class Namespace:
         """Counters of this namespace and of its store tier(s)."""
         if self._limiter is not None:
             self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
-        return self._core.stats((self._store.stats(),))
+        tier_stats = getattr(self._store, "tier_stats", None)
+        tiers = tier_stats() if tier_stats is not None else (self._store.stats(),)
+        return self._core.stats(tiers)
+
+
+class _RefreshSkipped(Exception):  # noqa: N818 - control flow, never escapes the namespace
+    """A background refresh found another process's lease and left the key to it."""
 
 
 class _ServedStale(Exception):  # noqa: N818 - control flow, never escapes the namespace
@@ -552,7 +695,10 @@ class Cache:
         key_secret: bytes = b"",
         trace: TraceSink | None = None,
         store_factory: Callable[[Policy], Store] | None = None,
+        redis: RedisBackend | None = None,
     ) -> None:
+        self._redis = redis
+        self._checked_servers: set[bool] = set()
         self._clock = clock
         self._random = random
         self._key_secret = key_secret
@@ -595,11 +741,12 @@ class Cache:
                 trace=self._trace,
             )
             if store is None:
-                store = (
-                    self._store_factory(policy)
-                    if self._store_factory is not None
-                    else store_for(policy, self._clock)
-                )
+                if isinstance(policy.consistency, SharedTiers):
+                    store = self._shared_store(name, policy)
+                elif self._store_factory is not None:
+                    store = self._store_factory(policy)
+                else:
+                    store = store_for(policy, self._clock)
             namespace = Namespace(core, store, self)
             self._namespaces[name] = namespace
             if policy.stampede.refresh_ahead is not None or isinstance(
@@ -607,6 +754,22 @@ class Cache:
             ):
                 self._start_maintenance_locked()
             return namespace
+
+    def _shared_store(self, name: str, policy: Policy) -> Store:
+        consistency = policy.consistency
+        assert isinstance(consistency, SharedTiers)
+        if self._redis is None:
+            raise ConfigurationError(
+                "consistency",
+                f"namespace {name!r} asks for SharedTiers but this Cache has no Redis: "
+                "Cache(redis=RedisBackend('redis://...'))",
+            )
+        accept = policy.eviction.accept_redis_noeviction
+        if accept not in self._checked_servers:
+            report = self._redis.check_server(accept_noeviction=accept)
+            logger.info("redis for namespace %s: %s", name, report.note)
+            self._checked_servers.add(accept)
+        return shared_store_for(name, policy, self._redis, self._clock)
 
     def _start_maintenance_locked(self) -> None:
         if self._maintenance is not None or self._closed:
@@ -712,6 +875,8 @@ class Cache:
         for ns in self._namespaces.values():
             ns.snapshot_hot_keys()
             ns.store.close()
+        if self._redis is not None:
+            self._redis.close()
 
     def __enter__(self) -> Cache:
         return self

@@ -52,6 +52,7 @@ __all__ = [
     "Security",
     "Sensitivity",
     "SensitivityClass",
+    "SharedTiers",
     "SingleFlight",
     "Sizing",
     "StaleIfError",
@@ -379,6 +380,9 @@ class Eviction:
     policy: str = "default"
     max_entries: int | None = DEFAULT_MAX_ENTRIES
     max_bytes: int | None = None
+    #: A shared Redis whose ``maxmemory-policy`` is ``noeviction`` refuses writes when full;
+    #: steadycache refuses to start on such a server unless this is True.
+    accept_redis_noeviction: bool = False
 
     def __post_init__(self) -> None:
         if self.max_entries is None and self.max_bytes is None:
@@ -461,7 +465,51 @@ class LocalOnly:
     """Entries live in this process only; other processes have their own copies."""
 
 
-Consistency = LocalOnly
+ON_STORE_ERROR: Final = ("fallback", "raise")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SharedTiers:
+    """An in-process L1 in front of a shared Redis/Valkey L2, kept coherent by a backplane.
+
+    - ``l1_max_age``: an L1 copy lives at most this long, so a lost invalidation message
+      cannot keep a stale copy for longer.
+    - ``leases``: one process across the fleet loads a missing key (``SET NX PX``); a
+      lease also rejects a load that started before an invalidation (stale-set race).
+    - ``lease_ttl``: a crashed holder's lease expires after this long.
+    - ``wait_replicas`` / ``wait_timeout``: after a write, ``WAIT`` for that many replica
+      acknowledgements (0: asynchronous replication, Redis's default).
+    - ``on_store_error``: ``"fallback"`` (serve from L1, stale, then the loader; counted
+      and logged) or ``"raise"`` (``StoreError`` reaches the caller).
+    """
+
+    l1_max_age: float = 5.0
+    leases: bool = True
+    lease_ttl: float = 10.0
+    wait_replicas: int = 0
+    wait_timeout: float = 0.1
+    on_store_error: str = "fallback"
+
+    def __post_init__(self) -> None:
+        for name in ("l1_max_age", "lease_ttl", "wait_timeout"):
+            object.__setattr__(
+                self, name, to_seconds(getattr(self, name), decision="consistency", what=name)
+            )
+        if isinstance(self.wait_replicas, bool) or not (
+            isinstance(self.wait_replicas, int) and self.wait_replicas >= 0
+        ):
+            raise ConfigurationError(
+                "consistency", f"wait_replicas must be an int >= 0, got {self.wait_replicas!r}"
+            )
+        if self.on_store_error not in ON_STORE_ERROR:
+            raise ConfigurationError(
+                "consistency",
+                f"on_store_error must be one of {', '.join(ON_STORE_ERROR)}, "
+                f"got {self.on_store_error!r}",
+            )
+
+
+Consistency = LocalOnly | SharedTiers
 
 
 # --- 8. key scope and security ------------------------------------------------------------
@@ -589,7 +637,7 @@ _EXPECTED_TYPES: Final[dict[str, tuple[type, ...]]] = {
     "sensitivity": (SensitivityClass,),
     "eviction": (Eviction,),
     "warm_up": (NoWarmUp, HotKeyWarmUp),
-    "consistency": (LocalOnly,),
+    "consistency": (LocalOnly, SharedTiers),
     "security": (Security,),
     "observability": (Observability,),
     "sizing": (Sizing,),

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from steadycache import Cache, LoaderError, OriginOverloaded, Policy, StaleIfError, Stampede, Ttl
+from steadycache._core.breaker import CircuitBreaker
 from steadycache.policy import OriginLimit
-from steadycache.stampede.origin import CircuitBreaker
 from tests.conftest import ManualClock
 
 

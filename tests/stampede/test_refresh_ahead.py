@@ -82,3 +82,22 @@ def test_cold_key_is_left_to_expire(clock: ManualClock) -> None:
         ns._maintain(clock.now)
         assert ns.stats().refresh_ahead == 0
         assert ns.get("k") is None
+
+
+def test_key_first_written_with_set_is_refreshed_ahead(clock: ManualClock) -> None:
+    with Cache(clock=clock) as cache:
+        ns = cache.namespace(
+            "ra",
+            Policy(
+                invalidation=Ttl(60, jitter=0),
+                stampede=Stampede(refresh_ahead=RefreshAhead(at=0.75), early_refresh=None),
+            ),
+        )
+        ns.set("k", "batch")  # written by a batch job, not by a load
+        clock.advance(10)
+        assert ns.get_or_load("k", lambda: "loaded") == "batch"
+        clock.advance(36)  # 46 s after the write: past 0.75 x 60 s
+        ns._maintain(clock.now)
+        cache.close()
+        assert ns.stats().refresh_ahead == 1
+        assert ns.get("k") == "loaded"

@@ -1,3 +1,9 @@
 """Imports every sub-command module so each registers itself on the Typer app."""
 
 from __future__ import annotations
+
+from steadycache.cli import (
+    demo,  # noqa: F401
+    simulate,  # noqa: F401
+    size,  # noqa: F401
+)

@@ -37,6 +37,9 @@ COUNTERS: Final = (
     "store_errors",
     "invalidations",
     "warmed",
+    "lease_waits",
+    "stale_sets_rejected",
+    "refreshes_skipped",
 )
 
 
@@ -68,6 +71,9 @@ class NamespaceCounters:
         self.store_errors = 0
         self.invalidations = 0
         self.warmed = 0
+        self.lease_waits = 0
+        self.stale_sets_rejected = 0
+        self.refreshes_skipped = 0
         self.load_seconds = 0.0
 
 

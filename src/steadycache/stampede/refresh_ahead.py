@@ -44,17 +44,25 @@ class RefreshSchedule:
         ttl: float | None,
         tags: tuple[str, ...],
         now: float,
+        lifetime: tuple[float, float] | None = None,
     ) -> None:
-        """A read-through read of ``stored_key`` (keeps it hot, remembers its loader)."""
+        """A read-through read of ``stored_key`` (keeps it hot, remembers its loader).
+
+        ``lifetime`` is ``(stored_at, fresh_until)`` of the entry the read found, so a key
+        first written by someone else (``set``, another process) is scheduled too.
+        """
         tracked = self._tracked.get(stored_key)
         if tracked is not None:
             tracked.last_read = now
             tracked.loader = loader
             return
+        refresh_at = float("inf")  # not in the store: scheduled when its load lands
+        if lifetime is not None:
+            stored_at, fresh_until = lifetime
+            refresh_at = stored_at + self._at * (fresh_until - stored_at)
         with self._lock:
             if len(self._tracked) < self._max_keys:
-                # Not yet loaded by us: due at once if it is in the store, else after a load.
-                self._tracked[stored_key] = Tracked(loader, ttl, tags, float("inf"), now)
+                self._tracked[stored_key] = Tracked(loader, ttl, tags, refresh_at, now)
 
     def loaded(self, stored_key: str, stored_at: float, fresh_until: float) -> None:
         """A load stored a new entry: schedule its next refresh at ``at`` of its lifetime."""

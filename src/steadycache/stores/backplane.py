@@ -1,0 +1,140 @@
+"""The invalidation backplane: Redis pub/sub keeping every process's L1 coherent.
+
+A write or delete in one process publishes ``{origin, op, key}``; every other process drops
+its L1 copy of that key within milliseconds. Pub/sub is fire-and-forget: a process that
+was disconnected may have missed messages, so after every reconnection the listener
+flushes the L1 stores it serves (counted as ``resyncs``). The L1 lifetime cap
+(``SharedTiers.l1_max_age``) bounds the damage of a message lost without a disconnection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any, Final
+
+from steadycache.errors import StoreError
+
+if TYPE_CHECKING:
+    from steadycache.stores.memory import MemoryStore
+    from steadycache.stores.redis_backend import RedisBackend
+
+logger = logging.getLogger("steadycache")
+
+CHANNEL_SUFFIX: Final = "backplane"
+_RECONNECT_PAUSE: Final = 0.2
+
+
+class Backplane:
+    """Publishes this process's changes and applies other processes' changes to L1 stores."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self.channel = f"{backend.key_prefix}:{CHANNEL_SUFFIX}"
+        # Unique per process and per backplane: a process ignores its own messages.
+        self.origin = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._locals: dict[str, MemoryStore] = {}  # namespace -> its L1
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._subscribed = threading.Event()
+        self.published = self.received = self.applied = 0
+        self.resyncs = self.publish_errors = self.disconnects = 0
+        self._thread = threading.Thread(
+            target=self._listen, name="steadycache-backplane", daemon=True
+        )
+        self._thread.start()
+
+    def register(self, namespace: str, local: MemoryStore) -> None:
+        """Serve ``local`` (the namespace's L1) with other processes' invalidations."""
+        with self._lock:
+            self._locals[namespace] = local
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Block until the listener is subscribed (tests and start-up)."""
+        return self._subscribed.wait(timeout)
+
+    def publish(self, namespace: str, op: str, key: str) -> None:
+        """Tell other processes that ``key`` changed (``set``/``del``) or a prefix was flushed."""
+        message = json.dumps({"o": self.origin, "n": namespace, "op": op, "k": key})
+        try:
+            self._backend.call("PUBLISH", self._backend.client.publish, self.channel, message)
+            self.published += 1
+        except StoreError as exc:
+            # Other processes' L1 copies now live until l1_max_age: counted and logged.
+            self.publish_errors += 1
+            logger.warning("backplane publish failed (L1 copies elsewhere age out): %s", exc)
+
+    def _listen(self) -> None:
+        first = True
+        while not self._stopping.is_set():
+            pubsub = None
+            try:
+                pubsub = self._backend.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.channel)
+                # Confirm the subscription, so "subscribed" means messages will arrive.
+                pubsub.get_message(timeout=1.0, ignore_subscribe_messages=False)
+                if not first:
+                    self._resync()
+                first = False
+                reconnected = threading.Event()
+                # redis-py may reconnect (and resubscribe) inside get_message without
+                # raising; its connect callback is how we learn messages may be lost.
+                pubsub.connection.register_connect_callback(lambda _, flag=reconnected: flag.set())
+                self._subscribed.set()
+                while not self._stopping.is_set():
+                    message = pubsub.get_message(timeout=0.2)
+                    if reconnected.is_set():
+                        reconnected.clear()
+                        self.disconnects += 1
+                        self._resync()
+                    if message is not None:
+                        self._apply(message)
+            except Exception as exc:  # any failure: reconnect, and resync after it
+                if self._stopping.is_set():
+                    break
+                self._subscribed.clear()
+                self.disconnects += 1
+                first = False
+                logger.warning("backplane disconnected, reconnecting: %r", exc)
+                self._stopping.wait(_RECONNECT_PAUSE)
+            finally:
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:  # closing a broken connection may fail too
+                        logger.debug("backplane: closing the old subscription failed")
+
+    def _apply(self, message: dict[str, Any]) -> None:
+        self.received += 1
+        try:
+            data = json.loads(message["data"])
+        except (TypeError, ValueError):
+            logger.warning("backplane: unreadable message ignored")
+            return
+        if data.get("o") == self.origin:
+            return
+        local = self._locals.get(data.get("n", ""))
+        if local is None:
+            return
+        if data.get("op") == "flush":
+            local.delete_prefix(data["k"])
+        else:
+            local.delete(data["k"])
+        self.applied += 1
+
+    def _resync(self) -> None:
+        # Messages may have been missed while disconnected: no L1 copy can be trusted.
+        with self._lock:
+            stores = list(self._locals.values())
+        for local in stores:
+            local.clear()
+        self.resyncs += 1
+        logger.warning("backplane reconnected: flushed %d L1 store(s)", len(stores))
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._stopping.set()
+        self._thread.join(timeout=2.0)

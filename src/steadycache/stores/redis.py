@@ -1,0 +1,247 @@
+"""The shared store on Redis/Valkey: envelopes under versioned, leased writes.
+
+Each entry is one binary envelope (``_core/entry.py``) stored with ``PXAT stale_until``, so
+the server drops what can never be served. Writes go through one Lua script that:
+
+- refuses to overwrite a newer version with an older one (versions compare as the
+  envelope's big-endian version bytes, so no decoding happens in Lua);
+- with a lease token, writes only while that lease is still held: a delete removes the
+  lease too, so a load that began before an invalidation cannot put its old value back
+  (the "stale set" race that Facebook's memcache leases close).
+
+Leases are ``SET lease NX PX`` with a random token, released by compare-and-delete.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from steadycache._core.entry import Entry, pack_entry, unpack_entry
+from steadycache.codecs import Codec
+from steadycache.errors import GarbledEntryError, StoreError
+from steadycache.stores.base import StoreStats
+from steadycache.stores.redis_backend import RedisBackend
+
+logger = logging.getLogger("steadycache")
+
+# Envelope bytes 37..44 (Lua is 1-based) hold the write version, big-endian.
+SET_VERSIONED: Final = """
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then
+  return -1
+end
+local old = redis.call('GET', KEYS[1])
+if old and string.sub(old, 1, 2) == 'SC'
+   and string.sub(old, 37, 44) > string.sub(ARGV[1], 37, 44) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+"""
+
+RELEASE_LEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+WRITTEN: Final = 1
+OLDER_THAN_STORED: Final = 0
+LEASE_LOST: Final = -1
+
+
+class RedisStore:
+    """One namespace's entries in Redis. Thread-safe (redis-py pools connections)."""
+
+    in_process: bool = False
+
+    def __init__(
+        self,
+        backend: RedisBackend,
+        codec: Codec,
+        *,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
+        tier: str = "redis",
+    ) -> None:
+        self.backend = backend
+        self.tier = tier
+        self._codec = codec
+        self._client = backend.client
+        self._set_script = backend.script("set_versioned", SET_VERSIONED)
+        self._release_script = backend.script("release_lease", RELEASE_LEASE)
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = max(1, int(wait_timeout * 1000))
+        self.hits = self.misses = self.sets = self.deletes = 0
+        self.garbled = self.stale_sets_rejected = self.older_writes_rejected = 0
+        self.replication_shortfalls = 0
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        blob = self.backend.call("GET", self._client.get, self.backend.redis_key(key))
+        return self._decode(key, blob)
+
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        if not keys:
+            return []
+        redis_keys = [self.backend.redis_key(key) for key in keys]
+        # A cluster spreads these keys over slots: mget_nonatomic splits by slot.
+        fetch = self._client.mget_nonatomic if self.backend.is_cluster else self._client.mget
+        blobs = self.backend.call("MGET", fetch, redis_keys)
+        return [self._decode(key, blob) for key, blob in zip(keys, blobs, strict=True)]
+
+    def _decode(self, key: str, blob: bytes | None) -> Entry | None:
+        if blob is None:
+            self.misses += 1
+            return None
+        try:
+            entry, payload = unpack_entry(blob, self._codec.codec_id)
+            entry.value = self._codec.decode(payload)
+        except GarbledEntryError as exc:
+            self.garbled += 1
+            self.misses += 1
+            logger.warning("garbled entry ignored: tier=%s key=%s reason=%s", self.tier, key, exc)
+            return None
+        self.hits += 1
+        return entry
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def set(self, key: str, entry: Entry) -> None:
+        self._write(key, entry, "")
+
+    def set_leased(self, key: str, entry: Entry, token: str) -> bool:
+        """Write only while ``token`` still holds the key's lease; whether it was written."""
+        return self._write(key, entry, token) == WRITTEN
+
+    def _write(self, key: str, entry: Entry, token: str) -> int:
+        blob = pack_entry(entry, self._codec.encode(entry.value), self._codec.codec_id)
+        keys = [self.backend.redis_key(key), self.backend.lease_key(key)]
+        args = [blob, int(entry.stale_until * 1000), token]
+        outcome = int(self.backend.call("SET", self._set_script, keys=keys, args=args))
+        self.sets += 1
+        if outcome == LEASE_LOST:
+            self.stale_sets_rejected += 1
+        elif outcome == OLDER_THAN_STORED:
+            self.older_writes_rejected += 1
+        elif self._wait_replicas:
+            self._wait_for_replicas(keys[0])
+        return outcome
+
+    def _wait_for_replicas(self, redis_key: str) -> None:
+        wait = self._client.wait
+        if self.backend.is_cluster:
+            node = self._client.get_node_from_key(redis_key)
+            acknowledged = self.backend.call(
+                "WAIT",
+                self._client.execute_command,
+                "WAIT",
+                self._wait_replicas,
+                self._wait_timeout_ms,
+                target_nodes=node,
+            )
+        else:
+            acknowledged = self.backend.call(
+                "WAIT", wait, self._wait_replicas, self._wait_timeout_ms
+            )
+        if int(acknowledged) < self._wait_replicas:
+            self.replication_shortfalls += 1
+            logger.warning(
+                "redis WAIT: %s of %s replicas acknowledged within %s ms",
+                acknowledged,
+                self._wait_replicas,
+                self._wait_timeout_ms,
+            )
+
+    def set_many(self, items: Mapping[str, Entry]) -> None:
+        for key, entry in items.items():
+            self.set(key, entry)
+
+    def delete(self, key: str) -> bool:
+        # The lease goes too: an in-flight load must not write its pre-delete value.
+        removed = self.backend.call(
+            "DEL", self._client.delete, self.backend.redis_key(key), self.backend.lease_key(key)
+        )
+        self.deletes += 1
+        return int(removed) > 0
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        return sum(self.delete(key) for key in keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every entry (and lease) whose stored key starts with ``prefix``."""
+        patterns = [
+            self.backend.redis_key(prefix).rstrip("}") + "*",
+            self.backend.lease_key(prefix).rstrip("}") + "*",
+        ]
+        removed = 0
+        for pattern in patterns:
+            keys = self.backend.call(
+                "SCAN", lambda p=pattern: list(self._client.scan_iter(match=p, count=500))
+            )
+            for key in keys:
+                removed += int(self.backend.call("DEL", self._client.delete, key))
+        return removed
+
+    def clear(self) -> None:
+        raise StoreError(
+            "RedisStore.clear would delete other namespaces' keys; use invalidate_all()"
+        )
+
+    # --- leases ---------------------------------------------------------------------------
+
+    def acquire_lease(self, key: str, ttl: float) -> str | None:
+        """A token when this process now holds the key's lease, else None."""
+        token = secrets.token_hex(12)
+        acquired = self.backend.call(
+            "SET NX",
+            self._client.set,
+            self.backend.lease_key(key),
+            token,
+            nx=True,
+            px=max(1, int(ttl * 1000)),
+        )
+        return token if acquired else None
+
+    def release_lease(self, key: str, token: str) -> None:
+        """Give the lease back if still ours (compare-and-delete)."""
+        self.backend.call(
+            "EVALSHA", self._release_script, keys=[self.backend.lease_key(key)], args=[token]
+        )
+
+    def lease_held(self, key: str) -> bool:
+        """Whether some process holds the key's lease."""
+        return bool(self.backend.call("EXISTS", self._client.exists, self.backend.lease_key(key)))
+
+    # --- introspection --------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        return StoreStats(
+            tier=self.tier,
+            hits=self.hits,
+            misses=self.misses,
+            sets=self.sets,
+            deletes=self.deletes,
+            evictions=0,
+            expirations=0,
+            rejections=self.stale_sets_rejected + self.older_writes_rejected,
+            garbled=self.garbled,
+            errors=self.backend.errors,
+            entries=-1,
+            bytes=-1,
+        )
+
+    def close(self) -> None:
+        """The backend owns the connections; nothing to release per namespace."""
+
+
+def describe(store: Any) -> str:
+    """For logs."""
+    return f"{type(store).__name__}({getattr(store, 'tier', '?')})"

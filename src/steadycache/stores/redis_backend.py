@@ -1,0 +1,234 @@
+"""A Redis or Valkey deployment as steadycache sees it: one client, timeouts, a breaker, checks.
+
+URLs: ``redis://[user:password@]host:port/db`` and ``rediss://`` (TLS) for one server;
+``redis+cluster://host:port`` (or ``rediss+cluster://``) for a Redis Cluster, any node as
+the seed; ``redis+sentinel://host:port[,host:port...]/service[/db]`` for Sentinel. Every
+command has bounded connect and command timeouts, and runs behind a circuit breaker: after
+``breaker_failures`` consecutive failures Redis is not called for ``breaker_reset``
+seconds, so a dead server costs nothing per request instead of a timeout per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from steadycache._core.breaker import CircuitBreaker
+from steadycache.errors import ConfigurationError, StoreError
+
+logger = logging.getLogger("steadycache")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReport:
+    """What the server said about memory and eviction when steadycache connected."""
+
+    maxmemory: int | None
+    maxmemory_policy: str | None
+    readable: bool
+    note: str
+
+
+def _require_redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:
+        raise ConfigurationError(
+            "consistency", "a Redis store needs the extra: pip install 'steadycache[redis]'"
+        ) from exc
+    return redis
+
+
+def make_client(url: str, *, command_timeout: float, connect_timeout: float) -> tuple[Any, bool]:
+    """A redis-py client for ``url`` and whether it is a cluster client."""
+    redis = _require_redis()
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    options: dict[str, Any] = {
+        "socket_timeout": command_timeout,
+        "socket_connect_timeout": connect_timeout,
+    }
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        from redis.cluster import RedisCluster
+
+        plain = url.replace("+cluster", "", 1)
+        return RedisCluster.from_url(plain, **options), True  # type: ignore[no-untyped-call]
+    if scheme in ("redis+sentinel", "rediss+sentinel"):
+        from redis.sentinel import Sentinel
+
+        hosts = []
+        for host_port in parts.netloc.rsplit("@", 1)[-1].split(","):
+            host, _, port = host_port.partition(":")
+            hosts.append((host, int(port or 26379)))
+        path = [piece for piece in parts.path.split("/") if piece]
+        if not path:
+            raise ConfigurationError(
+                "consistency", f"sentinel URL {url!r} needs a service name: .../service[/db]"
+            )
+        db = int(path[1]) if len(path) > 1 else 0
+        auth: dict[str, Any] = {}
+        if parts.username:
+            auth["username"] = unquote(parts.username)
+        if parts.password:
+            auth["password"] = unquote(parts.password)
+        if scheme.startswith("rediss"):
+            auth["ssl"] = True
+        sentinel = Sentinel(hosts, sentinel_kwargs=dict(options), **options)  # type: ignore[no-untyped-call]
+        master = sentinel.master_for(path[0], db=db, **auth)  # type: ignore[no-untyped-call]
+        return master, False
+    if scheme in ("redis", "rediss", "unix"):
+        return redis.Redis.from_url(url, **options), False
+    raise ConfigurationError(
+        "consistency",
+        f"unsupported Redis URL scheme {scheme!r}; use redis://, rediss://, "
+        "redis+cluster://, redis+sentinel://",
+    )
+
+
+class RedisBackend:
+    """One Redis deployment shared by every namespace of a ``Cache``.
+
+    Give a ``url`` or an existing redis-py ``client`` (standalone, Sentinel-managed or
+    ``RedisCluster``). ``key_prefix`` is prepended to every key steadycache writes.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        command_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+        breaker_failures: int = 5,
+        breaker_reset: float = 2.0,
+        key_prefix: str = "sc",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigurationError("consistency", "RedisBackend needs exactly one of url, client")
+        if client is None:
+            assert url is not None
+            client, cluster = make_client(
+                url, command_timeout=command_timeout, connect_timeout=connect_timeout
+            )
+        else:
+            from redis.cluster import RedisCluster
+
+            cluster = isinstance(client, RedisCluster)
+        self.client = client
+        self.is_cluster = cluster
+        self.url = url
+        self.key_prefix = key_prefix
+        self.command_timeout = command_timeout
+        self.breaker = CircuitBreaker(breaker_failures, breaker_reset, clock)
+        self.errors = 0
+        self.breaker_rejections = 0
+        self._redis = _require_redis()
+        self._scripts: dict[str, Any] = {}
+        self._backplane: Any = None
+
+    # --- calling Redis ------------------------------------------------------------------
+
+    def call(self, operation: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one Redis call behind the breaker; failures become ``StoreError`` (chained)."""
+        if not self.breaker.allow():
+            self.breaker_rejections += 1
+            raise StoreError(f"redis {operation}: circuit breaker open after repeated failures")
+        try:
+            result = function(*args, **kwargs)
+        except (self._redis.exceptions.RedisError, OSError) as exc:
+            self.breaker.record(failed=True)
+            self.errors += 1
+            raise StoreError(f"redis {operation} failed: {exc!r}") from exc
+        self.breaker.record(failed=False)
+        return result
+
+    def script(self, name: str, source: str) -> Any:
+        """A registered Lua script (EVALSHA with automatic reload on NOSCRIPT)."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(source)
+        return script
+
+    # --- checks and server metrics ------------------------------------------------------
+
+    def check_server(self, *, accept_noeviction: bool) -> ServerReport:
+        """Read ``maxmemory`` and ``maxmemory-policy``; refuse ``noeviction`` unless accepted."""
+        try:
+            config = self.call("CONFIG GET", self._config_get, "maxmemory*")
+        except StoreError as exc:
+            cause = exc.__cause__
+            if cause is not None and "NOPERM" in str(cause).upper():
+                note = "CONFIG is forbidden by ACL: eviction policy not checked"
+                logger.warning("redis: %s; carrying on", note)
+                return ServerReport(None, None, readable=False, note=note)
+            raise
+        policy = config.get("maxmemory-policy")
+        maxmemory = int(config.get("maxmemory", 0) or 0)
+        if policy == "noeviction" and not accept_noeviction:
+            raise ConfigurationError(
+                "eviction",
+                "the Redis server's maxmemory-policy is noeviction: when memory is full every "
+                "cache write fails. Set an eviction policy (allkeys-lru, allkeys-lfu, ...) or "
+                "accept it with Eviction(accept_redis_noeviction=True)",
+            )
+        note = f"maxmemory={maxmemory} maxmemory-policy={policy}"
+        if policy is not None and policy.startswith("volatile-"):
+            note += " (steadycache gives every key a TTL, so volatile-* can evict them)"
+        if maxmemory == 0:
+            note += " (no memory limit: the server grows until the OS stops it)"
+            logger.warning("redis: maxmemory is 0, the cache has no memory bound")
+        return ServerReport(maxmemory, policy, readable=True, note=note)
+
+    def _config_get(self, pattern: str) -> dict[str, str]:
+        raw = self.client.config_get(pattern)
+        if self.is_cluster and raw and all(isinstance(v, dict) for v in raw.values()):
+            # A cluster answers per node; the first node speaks for the deployment.
+            raw = next(iter(raw.values()))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def server_stats(self) -> dict[str, int]:
+        """Server-side evictions, expirations and memory (summed over cluster nodes)."""
+        info = self.call("INFO", self.client.info)
+        nodes = list(info.values()) if self.is_cluster and _per_node(info) else [info]
+        totals = {"evicted_keys": 0, "expired_keys": 0, "used_memory": 0, "maxmemory": 0}
+        for node in nodes:
+            for name in totals:
+                totals[name] += int(node.get(name, 0) or 0)
+        return totals
+
+    def redis_key(self, stored_key: str) -> str:
+        """The Redis key of a stored key; the braces make it its own cluster hash slot."""
+        return f"{self.key_prefix}:{{{stored_key}}}"
+
+    def lease_key(self, stored_key: str) -> str:
+        """The lease key of a stored key, in the same hash slot as its data key."""
+        return f"{self.key_prefix}:lease:{{{stored_key}}}"
+
+    def backplane(self) -> Any:
+        """The pub/sub backplane of this deployment, started on first use."""
+        if self._backplane is None:
+            from steadycache.stores.backplane import Backplane
+
+            self._backplane = Backplane(self)
+        return self._backplane
+
+    def close(self) -> None:
+        """Stop the backplane and close connections."""
+        if self._backplane is not None:
+            self._backplane.close()
+            self._backplane = None
+        self.client.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _per_node(info: dict[str, Any]) -> bool:
+    return bool(info) and all(isinstance(v, dict) for v in info.values())

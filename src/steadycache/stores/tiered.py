@@ -1,0 +1,195 @@
+"""Two tiers: an in-process L1 (``MemoryStore``) in front of a shared L2 (``RedisStore``).
+
+Reads try L1, then L2 (filling L1). Writes go to L2 first (versioned), then L1, then the
+backplane tells other processes to drop their L1 copy. An L1 copy lives at most
+``l1_max_age`` (its ``stale_until`` is capped; its ``fresh_until`` is kept, so early
+refresh still sees the real expiry).
+
+When L2 fails, the failure policy decides: ``fallback`` serves from L1 and treats L2 as a
+miss (the facade then serves stale within policy or calls the loader behind the origin
+limiter); ``raise`` lets ``StoreError`` reach the caller. Every fallback is counted
+(``fallbacks``) and logged, none is silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from steadycache._core.entry import Entry
+from steadycache.errors import StoreError
+from steadycache.stores.backplane import Backplane
+from steadycache.stores.base import StoreStats
+from steadycache.stores.memory import MemoryStore
+from steadycache.stores.redis import RedisStore
+
+logger = logging.getLogger("steadycache")
+
+
+class TieredStore:
+    """L1 + L2 with a backplane. Implements the store contract and the lease capability."""
+
+    in_process: bool = False
+    tier: str = "tiered"
+
+    def __init__(
+        self,
+        namespace: str,
+        local: MemoryStore,
+        shared: RedisStore,
+        backplane: Backplane | None,
+        *,
+        l1_max_age: float,
+        raise_store_errors: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.namespace = namespace
+        self.local = local
+        self.shared = shared
+        self._backplane = backplane
+        self._l1_max_age = l1_max_age
+        self._raise = raise_store_errors
+        self._clock = clock
+        self.fallbacks = 0
+        if backplane is not None:
+            backplane.register(namespace, local)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _local_copy(self, entry: Entry) -> Entry:
+        cap = self._clock() + self._l1_max_age
+        if entry.stale_until <= cap:
+            return entry
+        return Entry(
+            entry.value,
+            stored_at=entry.stored_at,
+            fresh_until=entry.fresh_until,
+            stale_until=cap,
+            load_cost=entry.load_cost,
+            version=entry.version,
+            tags=entry.tags,
+            size=entry.size,
+        )
+
+    def _fallback(self, operation: str, error: StoreError) -> None:
+        self.fallbacks += 1
+        logger.warning(
+            "shared tier %s failed for namespace %s, falling back: %s",
+            operation,
+            self.namespace,
+            error,
+        )
+        if self._raise:
+            raise error
+
+    def _announce(self, op: str, key: str) -> None:
+        if self._backplane is not None:
+            self._backplane.publish(self.namespace, op, key)
+
+    # --- contract -------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        entry = self.local.get(key)
+        if entry is not None:
+            return entry
+        try:
+            entry = self.shared.get(key)
+        except StoreError as error:
+            self._fallback("get", error)
+            return None
+        if entry is not None:
+            self.local.set(key, self._local_copy(entry))
+        return entry
+
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        found = self.local.get_many(keys)
+        missing = [key for key, entry in zip(keys, found, strict=True) if entry is None]
+        if not missing:
+            return found
+        try:
+            fetched = dict(zip(missing, self.shared.get_many(missing), strict=True))
+        except StoreError as error:
+            self._fallback("get_many", error)
+            return found
+        for key, entry in fetched.items():
+            if entry is not None:
+                self.local.set(key, self._local_copy(entry))
+        return [
+            entry if entry is not None else fetched.get(key)
+            for key, entry in zip(keys, found, strict=True)
+        ]
+
+    def set(self, key: str, entry: Entry) -> None:
+        try:
+            self.shared.set(key, entry)
+        except StoreError as error:
+            self._fallback("set", error)
+        self.local.set(key, self._local_copy(entry))
+        self._announce("set", key)
+
+    def set_leased(self, key: str, entry: Entry, token: str) -> bool:
+        """Write through the lease (see ``RedisStore.set_leased``); False if it was lost."""
+        written = self.shared.set_leased(key, entry, token)
+        if written:
+            self.local.set(key, self._local_copy(entry))
+            self._announce("set", key)
+        return written
+
+    def set_many(self, items: Mapping[str, Entry]) -> None:
+        for key, entry in items.items():
+            self.set(key, entry)
+
+    def delete(self, key: str) -> bool:
+        removed = self.local.delete(key)
+        try:
+            removed = self.shared.delete(key) or removed
+        except StoreError as error:
+            self._fallback("delete", error)
+        self._announce("del", key)
+        return removed
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        return sum(self.delete(key) for key in keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        removed = self.local.delete_prefix(prefix)
+        try:
+            removed = max(removed, self.shared.delete_prefix(prefix))
+        except StoreError as error:
+            self._fallback("delete_prefix", error)
+        self._announce("flush", prefix)
+        return removed
+
+    def clear(self) -> None:
+        self.local.clear()
+
+    # --- leases (forwarded to the shared tier) ----------------------------------------------
+
+    def acquire_lease(self, key: str, ttl: float) -> str | None:
+        return self.shared.acquire_lease(key, ttl)
+
+    def release_lease(self, key: str, token: str) -> None:
+        self.shared.release_lease(key, token)
+
+    def lease_held(self, key: str) -> bool:
+        return self.shared.lease_held(key)
+
+    def get_shared(self, key: str) -> Entry | None:
+        """L2 only (a lease waiter polling for the holder's result)."""
+        entry = self.shared.get(key)
+        if entry is not None:
+            self.local.set(key, self._local_copy(entry))
+        return entry
+
+    # --- introspection ----------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        return self.local.stats()
+
+    def tier_stats(self) -> tuple[StoreStats, ...]:
+        """One snapshot per tier: L1 then L2."""
+        return (self.local.stats(), self.shared.stats())
+
+    def close(self) -> None:
+        self.local.close()
