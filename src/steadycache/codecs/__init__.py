@@ -7,7 +7,7 @@ cache, so a shared cache would become a remote-code-execution channel.
 from __future__ import annotations
 
 import json
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from steadycache.errors import ConfigurationError, GarbledEntryError, SerializationError
 
