@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -317,3 +318,20 @@ def test_stats_snapshot_and_rolling_ratio(cache: Cache, clock: ManualClock) -> N
     assert later.rolling_hit_ratio == 0.0  # only the last 10 s: four misses
     assert later.tiers[0].entries == 1
     assert cache.stats()["s"].hits == 3
+
+
+def test_live_cache_records_a_sampled_trace_of_key_hashes(tmp_path: Path) -> None:
+    from steadycache.sizing.capture import TraceRecorder
+    from steadycache.sizing.trace_file import read_capture
+
+    path = tmp_path / "live.sctrace"
+    with TraceRecorder(path, sample_rate=1.0) as recorder, Cache(trace=recorder) as cache:
+        ns = cache.namespace("users")
+        ns.set("alice@example.com", {"plan": "pro"})
+        ns.get("alice@example.com")
+        ns.get("bob@example.com")
+        ns.get_or_load("carol@example.com", lambda: 1)
+    captured = read_capture(path)
+    assert len(captured.hits) == 3
+    assert captured.hits.tolist() == [True, False, False]
+    assert b"alice" not in path.read_bytes()  # key hashes only

@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from steadycache._core.durations import Duration, to_seconds
 from steadycache._core.entry import Entry
 from steadycache._core.freshness import (
+    LOAD,
+    SERVE,
+    SERVE_AND_REFRESH,
+    SERVE_STALE_AND_REFRESH,
     XFETCH_HORIZON,
     Action,
     RandomSource,
@@ -102,6 +106,8 @@ class NamespaceCore:
         self.counters = NamespaceCounters()
         self.rolling = RollingRatio(policy.observability.rolling_window)
         self._clock = clock
+        #: The namespace's clock, read once per request by the facades.
+        self.clock = clock
         self._random = random
         self._trace = trace
         self._ttl = policy.invalidation.ttl
@@ -167,14 +173,15 @@ class NamespaceCore:
 
     # --- decisions ----------------------------------------------------------------------
 
-    def classify(self, stored_key: str, entry: Entry | None, *, can_refresh: bool = True) -> Action:
+    def classify(
+        self, stored_key: str, entry: Entry | None, now: float, *, can_refresh: bool = True
+    ) -> Action:
         """Decide what a read of ``entry`` does, and count and trace it.
 
         Without a loader (``can_refresh=False``, cache-aside ``get``) a refresh action
         becomes ``LOAD``: the caller gets a miss and reloads, which is how XFetch works
-        in cache-aside code.
+        in cache-aside code. ``now`` is the reading the store was asked with.
         """
-        now = self._clock()
         counters = self.counters
         if (
             entry is not None
@@ -184,24 +191,24 @@ class NamespaceCore:
         ):
             # Fast path, the common case: fresh and too far from expiry for early refresh.
             counters.hits += 1
-            return Action.SERVE
+            return SERVE
         action = decide(entry, now, self._stampede, self._random)
         if now >= self.rolling.next_sample_at:
             # Sampled before counting, so the window's baseline excludes this read.
             self.rolling.sample(now, counters.hits + counters.stale_served, counters.misses)
-        if action is Action.SERVE_AND_REFRESH:
+        if action is SERVE_AND_REFRESH:
             counters.early_refreshes += 1
-        if action is not Action.SERVE and not can_refresh:
-            action = Action.LOAD
-        if action is Action.SERVE or action is Action.SERVE_AND_REFRESH:
+        if action is not SERVE and not can_refresh:
+            action = LOAD
+        if action is SERVE or action is SERVE_AND_REFRESH:
             counters.hits += 1
-        elif action is Action.SERVE_STALE_AND_REFRESH:
+        elif action is SERVE_STALE_AND_REFRESH:
             counters.stale_served += 1
         else:
             counters.misses += 1
         if self._trace is not None:
             size = entry.size if entry is not None else 0
-            self._trace.record(self.name, stored_key, size, action is not Action.LOAD)
+            self._trace.record(self.name, stored_key, size, action is not LOAD)
         return action
 
     def stale_for_error(self, entry: Entry | None) -> bool:
@@ -258,6 +265,7 @@ def shared_store_for(name: str, policy: Policy, backend: RedisBackend, clock: Cl
     shared = RedisStore(
         backend,
         codec_for(policy.security.codec),
+        namespace=name,
         wait_replicas=consistency.wait_replicas,
         wait_timeout=consistency.wait_timeout,
     )

@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
-from steadycache._core.freshness import Action, RandomSource
+from steadycache._core.freshness import LOAD, SERVE, RandomSource
 from steadycache._decorating import KeyFunction, call_key
 from steadycache._namespace_core import Clock, NamespaceCore, Scope, TraceSink, logger, store_for
 from steadycache.cache import WarmReport, ttl_seconds
@@ -103,8 +103,9 @@ class AsyncNamespace:
         """The cached value, or ``default`` (see ``Namespace.get``)."""
         stored = self._core.key(key, scope)
         local = self._local
-        entry = local.get(stored) if local is not None else await self._fetch(stored)
-        if self._core.classify(stored, entry, can_refresh=False) is Action.SERVE:
+        now = self._core.clock()
+        entry = local.get(stored, now) if local is not None else await self._fetch(stored)
+        if self._core.classify(stored, entry, now, can_refresh=False) is SERVE:
             return entry.value  # type: ignore[union-attr]
         return default
 
@@ -154,8 +155,8 @@ class AsyncNamespace:
             entries = await self._remote.get_many(stored)
         values: list[Any] = []
         for stored_key, entry in zip(stored, entries, strict=True):
-            action = self._core.classify(stored_key, entry, can_refresh=False)
-            values.append(entry.value if action is Action.SERVE and entry else default)
+            action = self._core.classify(stored_key, entry, self._core.clock(), can_refresh=False)
+            values.append(entry.value if action is SERVE and entry else default)
         return values
 
     async def set_many(
@@ -203,8 +204,9 @@ class AsyncNamespace:
         core = self._core
         stored = core.key(key, scope)
         local = self._local
-        entry = local.get(stored) if local is not None else await self._fetch(stored)
-        action = core.classify(stored, entry)
+        now = core.clock()
+        entry = local.get(stored, now) if local is not None else await self._fetch(stored)
+        action = core.classify(stored, entry, now)
         if self._tracker is not None:
             self._tracker.touch(stored, key, scope)
             self._cache._ensure_maintenance()
@@ -218,9 +220,9 @@ class AsyncNamespace:
                 None if entry is None else (entry.stored_at, entry.fresh_until),
             )
             self._cache._ensure_maintenance()
-        if action is Action.SERVE:
+        if action is SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]
-        if action is not Action.LOAD:
+        if action is not LOAD:
             self._refresh_in_background(stored, loader, ttl, tags)
             return entry.value  # type: ignore[union-attr, no-any-return]
         return await self._load(stored, loader, entry, ttl, tags)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
-from steadycache._core.freshness import Action, RandomSource
+from steadycache._core.freshness import LOAD, SERVE, RandomSource
 from steadycache._decorating import KeyFunction, call_key
 from steadycache._namespace_core import (
     MISSING,
@@ -143,8 +143,9 @@ class Namespace:
         then means one caller (chosen at random, XFetch) reloads a little before expiry.
         """
         stored = self._core.key(key, scope)
-        entry = self._store.get(stored)
-        if self._core.classify(stored, entry, can_refresh=False) is Action.SERVE:
+        now = self._core.clock()
+        entry = self._store.get(stored, now)
+        if self._core.classify(stored, entry, now, can_refresh=False) is SERVE:
             return entry.value  # type: ignore[union-attr]
         return default
 
@@ -185,8 +186,8 @@ class Namespace:
         entries = self._store.get_many(stored)
         values: list[Any] = []
         for stored_key, entry in zip(stored, entries, strict=True):
-            action = self._core.classify(stored_key, entry, can_refresh=False)
-            values.append(entry.value if action is Action.SERVE and entry else default)
+            action = self._core.classify(stored_key, entry, self._core.clock(), can_refresh=False)
+            values.append(entry.value if action is SERVE and entry else default)
         return values
 
     def set_many(
@@ -234,8 +235,9 @@ class Namespace:
         """The cached value, loading it with ``loader()`` under the namespace's stampede policy."""
         core = self._core
         stored = core.key(key, scope)
-        entry = self._store.get(stored)
-        action = core.classify(stored, entry)
+        now = core.clock()
+        entry = self._store.get(stored, now)
+        action = core.classify(stored, entry, now)
         if self._tracker is not None:
             self._tracker.touch(stored, key, scope)
         if self._schedule is not None:
@@ -247,9 +249,9 @@ class Namespace:
                 self._cache._clock(),
                 None if entry is None else (entry.stored_at, entry.fresh_until),
             )
-        if action is Action.SERVE:
+        if action is SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]
-        if action is not Action.LOAD:
+        if action is not LOAD:
             self._refresh_in_background(stored, loader, ttl, tags)
             return entry.value  # type: ignore[union-attr, no-any-return]
         return self._load(stored, loader, entry, ttl, tags)

@@ -45,6 +45,16 @@ def test_byte_limit_holds_for_every_policy(policy: str, clock: ManualClock) -> N
         assert store.stats().bytes <= 1_000
 
 
+def test_memory_counts_expirations_and_entries(clock: ManualClock) -> None:
+    store = MemoryStore(clock=clock)
+    store.set("k", make_entry(1, clock.now, ttl=10))
+    store.set("k", make_entry(2, clock.now, ttl=10))
+    assert store.stats().entries == 1
+    clock.advance(10)
+    assert store.get("k") is None
+    assert store.stats().expirations == 1
+
+
 def test_both_limits(clock: ManualClock) -> None:
     store = MemoryStore(max_entries=5, max_bytes=10_000, clock=clock)
     for i in range(20):

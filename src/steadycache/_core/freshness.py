@@ -36,6 +36,14 @@ class Action(enum.Enum):
     """Missing, dead, or stale beyond revalidation: load now (stale may still rescue errors)."""
 
 
+# Module constants: reading an Enum member through its class costs ~100 ns on Python 3.11,
+# and these are read on every request.
+SERVE: Final = Action.SERVE
+SERVE_AND_REFRESH: Final = Action.SERVE_AND_REFRESH
+SERVE_STALE_AND_REFRESH: Final = Action.SERVE_STALE_AND_REFRESH
+LOAD: Final = Action.LOAD
+
+
 def decide(
     entry: Entry | None,
     now: float,
@@ -44,16 +52,16 @@ def decide(
 ) -> Action:
     """The action for ``entry`` read at ``now`` under ``stampede``."""
     if entry is None or now >= entry.stale_until:
-        return Action.LOAD
+        return LOAD
     if now < entry.fresh_until:
         early = stampede.early_refresh
         if early is not None and should_refresh_early(entry, now, early, random):
-            return Action.SERVE_AND_REFRESH
-        return Action.SERVE
+            return SERVE_AND_REFRESH
+        return SERVE
     revalidate = stampede.stale_while_revalidate
     if revalidate is not None and now < entry.fresh_until + revalidate.seconds:
-        return Action.SERVE_STALE_AND_REFRESH
-    return Action.LOAD
+        return SERVE_STALE_AND_REFRESH
+    return LOAD
 
 
 def should_refresh_early(

@@ -17,8 +17,6 @@ from steadycache.errors import InvalidKeyError, MissingScopeError
 
 KeyPart = str | int | bool | bytes | None
 _SEPARATOR: Final = ":"
-# Plain string keys (the commonest) are built once and remembered, up to this many.
-_MEMO_LIMIT: Final = 4096
 
 
 def _escape(text: str) -> str:
@@ -54,8 +52,8 @@ class KeyBuilder:
         "_dimensions",
         "_hash",
         "_max_length",
-        "_memo",
         "_namespace",
+        "_plain",
         "prefix",
     )
 
@@ -84,7 +82,7 @@ class KeyBuilder:
         # differently; the secret (if any) stops dictionary attacks on hashed e-mails, etc.
         self._digest_key = hashlib.blake2b(secret + b"\x00" + namespace.encode()).digest()
         self.prefix = f"{namespace}{_SEPARATOR}g{generation}{_SEPARATOR}"
-        self._memo: dict[str, str] = {}
+        self._plain = self._plain_prefix()
 
     def with_generation(self, generation: int) -> KeyBuilder:
         """The same builder for another namespace generation (after a namespace flush)."""
@@ -95,21 +93,28 @@ class KeyBuilder:
         builder._max_length = self._max_length
         builder._digest_key = self._digest_key
         builder.prefix = f"{self._namespace}{_SEPARATOR}g{generation}{_SEPARATOR}"
-        builder._memo = {}
+        builder._plain = builder._plain_prefix()
         return builder
+
+    def _plain_prefix(self) -> str | None:
+        # What a plain string key is appended to, when such a key needs no other work.
+        if self._dimensions or self._hash:
+            return None
+        return self.prefix + "s"
 
     def build(self, key: object, scope: Mapping[str, object] | None = None) -> str:
         """The stored key for ``key`` (a part or a tuple of parts) within ``scope``."""
-        if type(key) is str and not scope:
-            memoised = self._memo.get(key)
-            if memoised is not None:
-                return memoised
-        stored = self._build(key, scope)
-        if type(key) is str and not scope:
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()  # bounded; rebuilt from the hot keys within moments
-            self._memo[key] = stored
-        return stored
+        # Fast path, the commonest read: one plain string, no scope, no hashing.
+        if (
+            type(key) is str
+            and scope is None
+            and self._plain is not None
+            and ":" not in key
+            and "\\" not in key
+            and len(key) + len(self._plain) <= self._max_length
+        ):
+            return self._plain + key
+        return self._build(key, scope)
 
     def _build(self, key: object, scope: Mapping[str, object] | None) -> str:
         if self._dimensions:

@@ -28,6 +28,16 @@ CHANNEL_SUFFIX: Final = "backplane"
 _RECONNECT_PAUSE: Final = 0.2
 
 
+class _ConnectWatch:
+    """Set on every (re)connection of the subscription's connection."""
+
+    def __init__(self) -> None:
+        self.connected = threading.Event()
+
+    def on_connect(self, connection: object) -> None:
+        self.connected.set()
+
+
 class Backplane:
     """Publishes this process's changes and applies other processes' changes to L1 stores."""
 
@@ -79,15 +89,16 @@ class Backplane:
                 if not first:
                     self._resync()
                 first = False
-                reconnected = threading.Event()
                 # redis-py may reconnect (and resubscribe) inside get_message without
-                # raising; its connect callback is how we learn messages may be lost.
-                pubsub.connection.register_connect_callback(lambda _, flag=reconnected: flag.set())
+                # raising; its connect callback is how we learn messages may be lost. It
+                # keeps only a weak reference to a bound method: `watch` holds it alive.
+                watch = _ConnectWatch()
+                pubsub.connection.register_connect_callback(watch.on_connect)
                 self._subscribed.set()
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=0.2)
-                    if reconnected.is_set():
-                        reconnected.clear()
+                    if watch.connected.is_set():
+                        watch.connected.clear()
                         self.disconnects += 1
                         self._resync()
                     if message is not None:

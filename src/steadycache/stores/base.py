@@ -41,7 +41,9 @@ class Store(Protocol):
     in_process: bool
     tier: str
 
-    def get(self, key: str) -> Entry | None: ...
+    def get(self, key: str, now: float | None = None) -> Entry | None:
+        """The entry, unless absent or dead. ``now``: the caller's reading of the clock."""
+        ...
 
     def get_many(self, keys: Sequence[str]) -> list[Entry | None]: ...
 

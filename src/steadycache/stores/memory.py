@@ -92,13 +92,15 @@ class MemoryStore:
 
     # --- reads ------------------------------------------------------------------------
 
-    def get(self, key: str) -> Entry | None:
-        """The entry under ``key`` unless absent or past ``stale_until``."""
+    def get(self, key: str, now: float | None = None) -> Entry | None:
+        """The entry under ``key`` unless absent or past ``stale_until`` (at ``now``)."""
+        if now is None:
+            now = self._clock()
         if self._lock_free_hits:
             # A dict read is atomic, and so is this policy's on_hit: a live, unpacked entry
             # is served without the lock. Everything else takes the locked path below.
             entry = self._data.get(key)
-            if type(entry) is Entry and entry.stale_until > self._clock():
+            if type(entry) is Entry and entry.stale_until > now:
                 try:  # noqa: SIM105 - suppress() costs a context manager per hit
                     self._on_hit(key)
                 except KeyError:
@@ -108,7 +110,7 @@ class MemoryStore:
         with self._lock:
             entry = self._data.get(key)
             if entry is not None:
-                if entry.stale_until > self._clock():
+                if entry.stale_until > now:
                     if type(entry) is _Packed:
                         return self._unpack(key, entry)
                     self._on_hit(key)

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from steadycache._core.entry import Entry, pack_entry, unpack_entry
 from steadycache.codecs import Codec
-from steadycache.errors import GarbledEntryError, StoreError
+from steadycache.errors import GarbledEntryError
 from steadycache.stores.base import StoreStats
 from steadycache.stores.redis_backend import RedisBackend
 
@@ -66,11 +66,13 @@ class RedisStore:
         backend: RedisBackend,
         codec: Codec,
         *,
+        namespace: str,
         wait_replicas: int = 0,
         wait_timeout: float = 0.1,
         tier: str = "redis",
     ) -> None:
         self.backend = backend
+        self.namespace = namespace
         self.tier = tier
         self._codec = codec
         self._client = backend.client
@@ -84,7 +86,8 @@ class RedisStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: str, now: float | None = None) -> Entry | None:
+        # The server expires entries by its own clock: ``now`` is not needed.
         blob = self.backend.call("GET", self._client.get, self.backend.redis_key(key))
         return self._decode(key, blob)
 
@@ -191,9 +194,8 @@ class RedisStore:
         return removed
 
     def clear(self) -> None:
-        raise StoreError(
-            "RedisStore.clear would delete other namespaces' keys; use invalidate_all()"
-        )
+        """Delete every entry of this store's namespace (all generations)."""
+        self.delete_prefix(f"{self.namespace}:")
 
     # --- leases ---------------------------------------------------------------------------
 

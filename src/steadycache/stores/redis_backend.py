@@ -139,9 +139,16 @@ class RedisBackend:
         if not self.breaker.allow():
             self.breaker_rejections += 1
             raise StoreError(f"redis {operation}: circuit breaker open after repeated failures")
+        exceptions = self._redis.exceptions
         try:
             result = function(*args, **kwargs)
-        except (self._redis.exceptions.RedisError, OSError) as exc:
+        except exceptions.ResponseError as exc:
+            # The server answered (a permission or script error): it is up, the breaker
+            # stays closed, but the caller still gets a StoreError.
+            self.breaker.record(failed=False)
+            self.errors += 1
+            raise StoreError(f"redis {operation} refused: {exc!r}") from exc
+        except (exceptions.RedisError, OSError) as exc:
             self.breaker.record(failed=True)
             self.errors += 1
             raise StoreError(f"redis {operation} failed: {exc!r}") from exc
@@ -162,8 +169,7 @@ class RedisBackend:
         try:
             config = self.call("CONFIG GET", self._config_get, "maxmemory*")
         except StoreError as exc:
-            cause = exc.__cause__
-            if cause is not None and "NOPERM" in str(cause).upper():
+            if isinstance(exc.__cause__, self._redis.exceptions.NoPermissionError):
                 note = "CONFIG is forbidden by ACL: eviction policy not checked"
                 logger.warning("redis: %s; carrying on", note)
                 return ServerReport(None, None, readable=False, note=note)

@@ -89,8 +89,8 @@ class TieredStore:
 
     # --- contract -------------------------------------------------------------------------
 
-    def get(self, key: str) -> Entry | None:
-        entry = self.local.get(key)
+    def get(self, key: str, now: float | None = None) -> Entry | None:
+        entry = self.local.get(key, now)
         if entry is not None:
             return entry
         try:
@@ -163,6 +163,11 @@ class TieredStore:
 
     def clear(self) -> None:
         self.local.clear()
+        try:
+            self.shared.clear()
+        except StoreError as error:
+            self._fallback("clear", error)
+        self._announce("flush", f"{self.namespace}:")
 
     # --- leases (forwarded to the shared tier) ----------------------------------------------
 

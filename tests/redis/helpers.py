@@ -1,0 +1,37 @@
+"""Building caches over the test servers."""
+
+from __future__ import annotations
+
+import redis
+
+from steadycache import Cache, Eviction, Policy, ReadThrough, Stampede, Ttl
+from steadycache.policy import SharedTiers
+from steadycache.stores.redis_backend import RedisBackend
+from tests.redis_servers import RedisServer
+
+
+def configure_as_cache(*servers: RedisServer) -> None:
+    """Give servers we started a memory bound and an eviction policy, as a cache server has."""
+    for server in servers:
+        server.execute("CONFIG", "SET", "maxmemory", "256mb")
+        server.execute("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+
+
+def shared_policy(**consistency: object) -> Policy:
+    return Policy(
+        pattern=ReadThrough(),
+        invalidation=Ttl(60),
+        consistency=SharedTiers(**consistency),  # type: ignore[arg-type]
+        eviction=Eviction(accept_redis_noeviction=True),
+        stampede=Stampede(),
+    )
+
+
+def cache_on(url: str, **backend: object) -> Cache:
+    """A Cache (one simulated process) with its own connections to ``url``."""
+    return Cache(redis=RedisBackend(url, **backend))  # type: ignore[arg-type]
+
+
+def redis_keys(url: str) -> list[bytes]:
+    with redis.Redis.from_url(url) as client:
+        return sorted(client.keys("*"))
