@@ -52,6 +52,13 @@ Scope = Mapping[str, object] | None
 ENTRY_OVERHEAD_BYTES: Final = 64
 
 
+# A background refresh that failed is retried after 0.25 s, 0.5 s, 1 s, ... up to 30 s, so a
+# failing origin sees a trickle of probes, not one call per stale read or worker tick.
+_REFRESH_BACKOFF_BASE: Final = 0.25
+_REFRESH_BACKOFF_CAP: Final = 30.0
+_REFRESH_BACKOFF_KEYS: Final = 10_000
+
+
 class TraceSink(Protocol):
     """Receives one record per read (``steadycache.sizing.capture.TraceRecorder``)."""
 
@@ -114,6 +121,8 @@ class NamespaceCore:
         self._stampede = policy.stampede
         self._max_value_bytes = policy.sizing.max_value_bytes
         self._last_version = 0
+        # stored key -> (no background refresh before, consecutive failures)
+        self._refresh_backoff: dict[str, tuple[float, int]] = {}
         early = policy.stampede.early_refresh
         # Beyond this many load-costs before expiry, XFetch cannot fire (see freshness.py).
         self._early_horizon = early.beta * XFETCH_HORIZON if early is not None else 0.0
@@ -228,6 +237,30 @@ class NamespaceCore:
     def stats(self, tiers: tuple[StoreStats, ...]) -> NamespaceStats:
         """A snapshot of this namespace's counters and its tiers."""
         return snapshot(self.name, self.counters, tiers, self.rolling, self._clock())
+
+    # --- background refresh backoff --------------------------------------------------------
+
+    def refresh_blocked_until(self, stored_key: str) -> float | None:
+        """When a background refresh of the key may start again, or None if it may now."""
+        backoff = self._refresh_backoff.get(stored_key)
+        if backoff is None or self._clock() >= backoff[0]:
+            return None
+        self.counters.refresh_backoffs += 1
+        return backoff[0]
+
+    def refresh_failed(self, stored_key: str) -> float:
+        """Back off the key's background refreshes exponentially; when to try next."""
+        _, failures = self._refresh_backoff.get(stored_key, (0.0, 0))
+        delay = min(_REFRESH_BACKOFF_BASE * float(2**failures), _REFRESH_BACKOFF_CAP)
+        retry_at: float = self._clock() + delay
+        if len(self._refresh_backoff) >= _REFRESH_BACKOFF_KEYS:
+            self._refresh_backoff.clear()  # bounded: forgetting a backoff only costs a retry
+        self._refresh_backoff[stored_key] = (retry_at, failures + 1)
+        return retry_at
+
+    def refresh_succeeded(self, stored_key: str) -> None:
+        """The key's origin answers again: no more backoff."""
+        self._refresh_backoff.pop(stored_key, None)
 
     @property
     def single_flight_wait(self) -> float:

@@ -389,6 +389,12 @@ class AsyncNamespace:
         ttl: Duration | None,
         tags: Iterable[str],
     ) -> None:
+        blocked_until = self._core.refresh_blocked_until(stored)
+        if blocked_until is not None:
+            # The origin failed this key's last refresh: back off, serve what we have.
+            if self._schedule is not None:
+                self._schedule.retry(stored, blocked_until)
+            return
         flight, leader = self._flights.join(stored)
         if not leader:
             return
@@ -398,13 +404,12 @@ class AsyncNamespace:
         async def refresh() -> None:
             try:
                 flight.succeed(await self._run_loader(stored, loader, None, ttl, tags))
+                self._core.refresh_succeeded(stored)
             except BaseException as exc:  # counted and logged by _run_loader
                 flight.fail(exc)
-                refresh_ahead = self._core.policy.stampede.refresh_ahead
-                if self._schedule is not None and refresh_ahead is not None:
-                    self._schedule.retry(
-                        stored, self._cache._clock() + refresh_ahead.check_interval
-                    )
+                retry_at = self._core.refresh_failed(stored)
+                if self._schedule is not None:
+                    self._schedule.retry(stored, retry_at)
             finally:
                 self._flights.land(stored, flight)
 

@@ -497,6 +497,12 @@ class Namespace:
     def _refresh_in_background(
         self, stored: str, loader: Callable[[], Any], ttl: Duration | None, tags: Iterable[str]
     ) -> None:
+        blocked_until = self._core.refresh_blocked_until(stored)
+        if blocked_until is not None:
+            # The origin failed this key's last refresh: back off, serve what we have.
+            if self._schedule is not None:
+                self._schedule.retry(stored, blocked_until)
+            return
         flight, leader = self._flights.join(stored)
         if not leader:
             return  # someone is already loading this key
@@ -518,11 +524,12 @@ class Namespace:
                             flight.fail(_RefreshSkipped())
                             return
                 flight.succeed(self._run_loader(stored, loader, None, ttl, tags, lease=lease))
+                self._core.refresh_succeeded(stored)
             except BaseException as exc:  # counted and logged by _run_loader
                 flight.fail(exc)
-                if self._schedule is not None and self._core.policy.stampede.refresh_ahead:
-                    interval = self._core.policy.stampede.refresh_ahead.check_interval
-                    self._schedule.retry(stored, self._cache._clock() + interval)
+                retry_at = self._core.refresh_failed(stored)
+                if self._schedule is not None:
+                    self._schedule.retry(stored, retry_at)
             finally:
                 self._flights.land(stored, flight)
 

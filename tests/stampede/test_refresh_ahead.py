@@ -101,3 +101,42 @@ def test_key_first_written_with_set_is_refreshed_ahead(clock: ManualClock) -> No
         cache.close()
         assert ns.stats().refresh_ahead == 1
         assert ns.get("k") == "loaded"
+
+
+def test_failing_background_refresh_backs_off(clock: ManualClock) -> None:
+    from steadycache import StaleWhileRevalidate
+
+    with Cache(clock=clock) as cache:
+        ns = cache.namespace(
+            "bo",
+            Policy(
+                invalidation=Ttl(10, jitter=0),
+                stampede=Stampede(
+                    stale_while_revalidate=StaleWhileRevalidate(60), early_refresh=None
+                ),
+            ),
+        )
+        ns.get_or_load("k", lambda: "v1")
+        calls = 0
+
+        def broken() -> str:
+            nonlocal calls
+            calls += 1
+            raise ConnectionError("origin down")
+
+        stored = ns._core.key("k", None)
+
+        def read_stale() -> None:
+            assert ns.get_or_load("k", broken) == "v1"
+            while ns._flights.in_flight(stored):  # let the background refresh finish
+                time.sleep(0.001)
+
+        clock.advance(11)
+        for _ in range(50):  # stale reads: each would start a refresh without a backoff
+            read_stale()
+        assert calls == 1
+        assert ns.stats().refresh_backoffs == 49
+        clock.advance(0.3)  # past the first backoff (0.25 s): one more probe
+        read_stale()
+        read_stale()
+        assert calls == 2

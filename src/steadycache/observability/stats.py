@@ -40,6 +40,7 @@ COUNTERS: Final = (
     "lease_waits",
     "stale_sets_rejected",
     "refreshes_skipped",
+    "refresh_backoffs",
 )
 
 
@@ -74,6 +75,7 @@ class NamespaceCounters:
         self.lease_waits = 0
         self.stale_sets_rejected = 0
         self.refreshes_skipped = 0
+        self.refresh_backoffs = 0
         self.load_seconds = 0.0
 
 
