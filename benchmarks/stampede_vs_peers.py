@@ -317,54 +317,74 @@ def cashews(strategy: str) -> Callable[[AsyncLoader], Awaitable[AsyncSubject]]:
 def configs() -> list[Config]:
     return [
         Config(
-            "steadycache defaults (sync)", "steadycache", "threads",
+            "steadycache defaults (sync)",
+            "steadycache",
+            "threads",
             "nothing (single-flight + XFetch early refresh; stale_until = fresh_until)",
             build_sync=steadycache_sync(default_policy()),
         ),
         Config(
-            "steadycache tuned (sync)", "steadycache", "threads",
+            "steadycache tuned (sync)",
+            "steadycache",
+            "threads",
             f"stale copy {SIE_SECONDS:g} s (served while revalidating {SWR_SECONDS:g} s, "
             f"on loader error {SIE_SECONDS:g} s); refresh-ahead at 0.75 TTL",
             build_sync=steadycache_sync(tuned_policy()),
         ),
         Config(
-            "cachetools cached(TTLCache, condition)", "cachetools", "threads",
+            "cachetools cached(TTLCache, condition)",
+            "cachetools",
+            "threads",
             "nothing (TTLCache drops the entry at the TTL)",
             build_sync=cachetools_condition,
         ),
         Config(
-            "dogpile.cache get_or_create, soft TTL", "dogpile.cache", "threads",
+            "dogpile.cache get_or_create, soft TTL",
+            "dogpile.cache",
+            "threads",
             "the value forever (memory backend); expiration_time only marks it for regeneration",
             build_sync=dogpile(hard=False),
         ),
         Config(
-            "dogpile.cache get_or_create, hard TTL", "dogpile.cache", "threads",
+            "dogpile.cache get_or_create, hard TTL",
+            "dogpile.cache",
+            "threads",
             "nothing (backend forgets the value at the TTL, like redis_expiration_time=TTL)",
             build_sync=dogpile(hard=True),
         ),
         Config(
-            "steadycache defaults (async)", "steadycache", "asyncio",
+            "steadycache defaults (async)",
+            "steadycache",
+            "asyncio",
             "nothing (single-flight + XFetch early refresh; stale_until = fresh_until)",
             build_async=steadycache_async(default_policy()),
         ),
         Config(
-            "steadycache tuned (async)", "steadycache", "asyncio",
+            "steadycache tuned (async)",
+            "steadycache",
+            "asyncio",
             f"stale copy {SIE_SECONDS:g} s (served while revalidating {SWR_SECONDS:g} s, "
             f"on loader error {SIE_SECONDS:g} s); refresh-ahead at 0.75 TTL",
             build_async=steadycache_async(tuned_policy()),
         ),
         Config(
-            "cashews @cache(ttl=1, lock=True)", "cashews", "asyncio",
+            "cashews @cache(ttl=1, lock=True)",
+            "cashews",
+            "asyncio",
             "nothing (the entry expires at the TTL)",
             build_async=cashews("lock"),
         ),
         Config(
-            "cashews @cache.early(ttl=2, early_ttl=1)", "cashews", "asyncio",
+            "cashews @cache.early(ttl=2, early_ttl=1)",
+            "cashews",
+            "asyncio",
             "the value 1 s past early expiry, recomputed in a background task",
             build_async=cashews("early"),
         ),
         Config(
-            "cashews @cache.soft(ttl=11, soft_ttl=1)", "cashews", "asyncio",
+            "cashews @cache.soft(ttl=11, soft_ttl=1)",
+            "cashews",
+            "asyncio",
             f"the value {SIE_SECONDS:g} s past soft expiry; recomputed by the caller, "
             "served on error",
             build_async=cashews("soft"),
@@ -433,8 +453,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def summarise(
-    run: str, config: Config, probe: Probe, samples: list[Sample], span: float,
-    answered_calls: int, counters: dict[str, float],
+    run: str,
+    config: Config,
+    probe: Probe,
+    samples: list[Sample],
+    span: float,
+    answered_calls: int,
+    counters: dict[str, float],
 ) -> RunResult:
     latencies = sorted(sample.latency for sample in samples)
     outcomes = Counter(sample.outcome for sample in samples)
@@ -533,9 +558,7 @@ async def burst_async(config: Config, failing: bool) -> RunResult:
     loader.reset()
     loader.failing = failing
     started = time.perf_counter()
-    samples = await asyncio.gather(
-        *(timed_async(subject, loader, None) for _ in range(BURST_SIZE))
-    )
+    samples = await asyncio.gather(*(timed_async(subject, loader, None) for _ in range(BURST_SIZE)))
     answered = loader.calls
     span = max(sample.finished for sample in samples) - started
     await asyncio.sleep(SETTLE_SECONDS)
@@ -607,9 +630,7 @@ def measure(config: Config, run: str, seconds: float, repeats: int) -> RunResult
         if time.perf_counter() - began > LONG_REPETITION:
             break
     median = sorted(results, key=lambda r: r.p99_ms)[len(results) // 2]
-    median.repetitions = [
-        (r.loader_calls, round(r.p99_ms, 2), round(r.max_ms, 2)) for r in results
-    ]
+    median.repetitions = [(r.loader_calls, round(r.p99_ms, 2), round(r.max_ms, 2)) for r in results]
     return median
 
 
@@ -644,15 +665,18 @@ def failing_targets(results: list[RunResult]) -> list[Target]:
             continue
         answered = result.errors + result.stale_answers == result.requests
         met = result.worst_calls == 1 and answered and result.worst_max_ms <= bound_ms
-        targets.append(Target(
-            "failing loader: 1 call, every waiter answered (stale or error) "
-            f"within {ANSWER_BOUND:g}x one load ({bound_ms:.0f} ms), in every repetition",
-            result.config, met,
-            f"calls {result.worst_calls} (worst repetition; {result.loader_calls_after} of the "
-            f"median's {result.loader_calls} after the last answer), {result.stale_answers} "
-            f"stale + {result.errors} errors of {result.requests}, max {result.max_ms:.1f} ms "
-            f"(worst repetition {result.worst_max_ms:.1f} ms)",
-        ))
+        targets.append(
+            Target(
+                "failing loader: 1 call, every waiter answered (stale or error) "
+                f"within {ANSWER_BOUND:g}x one load ({bound_ms:.0f} ms), in every repetition",
+                result.config,
+                met,
+                f"calls {result.worst_calls} (worst repetition; {result.loader_calls_after} of the "
+                f"median's {result.loader_calls} after the last answer), {result.stale_answers} "
+                f"stale + {result.errors} errors of {result.requests}, max {result.max_ms:.1f} ms "
+                f"(worst repetition {result.worst_max_ms:.1f} ms)",
+            )
+        )
     return targets
 
 
@@ -662,8 +686,10 @@ def peer_targets(results: list[RunResult]) -> list[Target]:
         in_run = [r for r in results if r.run == run]
         for ours in (r for r in in_run if r.library == "steadycache"):
             for scope, peers in (
-                (f"{ours.mode} peers", [r for r in in_run
-                                        if r.library != "steadycache" and r.mode == ours.mode]),
+                (
+                    f"{ours.mode} peers",
+                    [r for r in in_run if r.library != "steadycache" and r.mode == ours.mode],
+                ),
                 ("all peers", [r for r in in_run if r.library != "steadycache"]),
             ):
                 if not peers:
@@ -671,13 +697,16 @@ def peer_targets(results: list[RunResult]) -> list[Target]:
                 fewest = min(peers, key=lambda r: r.worst_calls)
                 fastest = min(peers, key=lambda r: r.p99_ms)
                 met = ours.worst_calls <= fewest.worst_calls and ours.p99_ms < fastest.p99_ms
-                targets.append(Target(
-                    f"{run}: loader calls <= best peer and p99 below every peer ({scope})",
-                    ours.config, met,
-                    f"calls {ours.worst_calls} vs best {fewest.worst_calls} "
-                    f"({fewest.config}); p99 {ours.p99_ms:.2f} ms vs best {fastest.p99_ms:.2f} "
-                    f"ms ({fastest.config})",
-                ))
+                targets.append(
+                    Target(
+                        f"{run}: loader calls <= best peer and p99 below every peer ({scope})",
+                        ours.config,
+                        met,
+                        f"calls {ours.worst_calls} vs best {fewest.worst_calls} "
+                        f"({fewest.config}); p99 {ours.p99_ms:.2f} ms vs best {fastest.p99_ms:.2f} "
+                        f"ms ({fastest.config})",
+                    )
+                )
     return targets
 
 
@@ -685,7 +714,8 @@ def sustained_targets(results: list[RunResult]) -> list[Target]:
     return [
         Target(
             "sustained: zero requests pay load latency (refresh-ahead / early expiration)",
-            r.config, r.paid_load_latency == 0,
+            r.config,
+            r.paid_load_latency == 0,
             f"{r.paid_load_latency} of {r.requests} requests waited >= "
             f"{PAID_LOAD_FRACTION * LOAD_SECONDS * 1000:.0f} ms for a load ({r.slow_no_load} "
             f"slow with no load to blame); max {r.max_ms:.1f} ms; {r.loader_calls} loads",
@@ -705,21 +735,48 @@ RUN_TITLES: Final = {
 
 
 def run_table(run: str, results: list[RunResult]) -> list[str]:
-    header = ["library / config", "mode", "loader calls", "max concurrent loads", "p50 ms",
-              "p99 ms", "max ms", "errors", "stale answers"]
-    header += ["paid load latency", "slow, no load"] if run == "sustained" else [
-        "burst span ms", "repetitions: calls / p99 ms"]
-    lines = [f"### {RUN_TITLES[run]}", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] * len(header)) + "|"]
+    header = [
+        "library / config",
+        "mode",
+        "loader calls",
+        "max concurrent loads",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "stale answers",
+    ]
+    header += (
+        ["paid load latency", "slow, no load"]
+        if run == "sustained"
+        else ["burst span ms", "repetitions: calls / p99 ms"]
+    )
+    lines = [
+        f"### {RUN_TITLES[run]}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * len(header)) + "|",
+    ]
     for r in (r for r in results if r.run == run):
-        calls = f"{r.loader_calls}" + (f" ({r.loader_calls_after} after)"
-                                        if r.loader_calls_after else "")
-        cells = [r.config, r.mode, calls, str(r.max_concurrent_loads),
-                 f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.max_ms:.2f}", str(r.errors),
-                 str(r.stale_answers)]
-        cells += [f"{r.paid_load_latency} / {r.requests}", str(r.slow_no_load)] if (
-            run == "sustained") else [
-            f"{r.span_ms:.2f}", ", ".join(f"{c} / {p:.2f}" for c, p, _ in r.repetitions)]
+        calls = f"{r.loader_calls}" + (
+            f" ({r.loader_calls_after} after)" if r.loader_calls_after else ""
+        )
+        cells = [
+            r.config,
+            r.mode,
+            calls,
+            str(r.max_concurrent_loads),
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            f"{r.max_ms:.2f}",
+            str(r.errors),
+            str(r.stale_answers),
+        ]
+        cells += (
+            [f"{r.paid_load_latency} / {r.requests}", str(r.slow_no_load)]
+            if (run == "sustained")
+            else [f"{r.span_ms:.2f}", ", ".join(f"{c} / {p:.2f}" for c, p, _ in r.repetitions)]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -732,8 +789,9 @@ def keeps_table(configs_run: list[Config]) -> list[str]:
 
 def targets_table(targets: list[Target]) -> list[str]:
     lines = ["| target | steadycache config | met | figures |", "|---|---|---|---|"]
-    lines += [f"| {t.target} | {t.subject} | {'yes' if t.met else 'no'} | {t.figures} |"
-              for t in targets]
+    lines += [
+        f"| {t.target} | {t.subject} | {'yes' if t.met else 'no'} | {t.figures} |" for t in targets
+    ]
     return [*lines, ""]
 
 
@@ -746,12 +804,18 @@ def machine() -> dict[str, Any]:
 
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
             cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True,
-            check=False, cwd=Path(__file__).resolve().parent,
+            ["git", "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
     except OSError:
         commit, dirty = "unknown", ""
@@ -770,10 +834,17 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"sustained run of {QUICK_SUSTAINED_SECONDS:g} s (smoke test)")
-    parser.add_argument("--repeats", type=int, default=REPEATS,
-                        help="repetitions of each burst (the median by p99 is reported)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"sustained run of {QUICK_SUSTAINED_SECONDS:g} s (smoke test)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=REPEATS,
+        help="repetitions of each burst (the median by p99 is reported)",
+    )
     parser.add_argument("--only", help="run only configurations whose name contains this")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -790,32 +861,47 @@ def main() -> None:
         for config in chosen:
             result = measure(config, run, seconds, repeats)
             results.append(result)
-            print(f"{run:9} {config.name:45} calls={result.loader_calls:4} "
-                  f"p99={result.p99_ms:9.2f} ms errors={result.errors:3} "
-                  f"stale={result.stale_answers:3}", file=sys.stderr, flush=True)
+            print(
+                f"{run:9} {config.name:45} calls={result.loader_calls:4} "
+                f"p99={result.p99_ms:9.2f} ms errors={result.errors:3} "
+                f"stale={result.stale_answers:3}",
+                file=sys.stderr,
+                flush=True,
+            )
     targets = failing_targets(results) + peer_targets(results) + sustained_targets(results)
     elapsed = time.perf_counter() - began
 
-    command = " ".join([".venv/bin/python", "benchmarks/stampede_vs_peers.py",
-                        *map(shlex.quote, sys.argv[1:])])
+    command = " ".join(
+        [".venv/bin/python", "benchmarks/stampede_vs_peers.py", *map(shlex.quote, sys.argv[1:])]
+    )
     info = machine()
     # The machine is shared: other processes' CPU use shows up as scheduling noise here.
     info["load_average_1m"] = f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     lines = [
-        "# Stampede behaviour: steadycache against peers", "",
-        f"Command: `{command}` ({elapsed:.0f} s)", "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), "",
+        "# Stampede behaviour: steadycache against peers",
+        "",
+        f"Command: `{command}` ({elapsed:.0f} s)",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        "",
         f"Loader {LOAD_SECONDS * 1000:.0f} ms, TTL {TTL_SECONDS:g} s, burst {BURST_SIZE}, "
         f"sustained {RATE} req/s for {seconds:g} s. Latency from each request's start "
         "(sustained: from its scheduled start). Stale = answer older than the TTL. Paid load "
         f"latency = took >= {PAID_LOAD_FRACTION * LOAD_SECONDS * 1000:.0f} ms and finished "
         f"within {WAKE_WINDOW * 1000:.0f} ms of a loader call returning. Bursts: the median "
-        "of the repetitions by p99; loader-call targets use the worst repetition.", "",
-        "## What each configuration keeps", "", *keeps_table(chosen),
-        "## Results", "",
-        *run_table("burst", results), *run_table("failing", results),
+        "of the repetitions by p99; loader-call targets use the worst repetition.",
+        "",
+        "## What each configuration keeps",
+        "",
+        *keeps_table(chosen),
+        "## Results",
+        "",
+        *run_table("burst", results),
+        *run_table("failing", results),
         *run_table("sustained", results),
-        "## Targets", "", *targets_table(targets),
+        "## Targets",
+        "",
+        *targets_table(targets),
     ]
     report = "\n".join(lines)
     print(report)
@@ -823,10 +909,17 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "stampede_vs_peers.md").write_text(report)
         document = {
-            "command": command, "seconds": elapsed, "machine": info,
-            "parameters": {"burst": BURST_SIZE, "load_seconds": LOAD_SECONDS,
-                           "ttl_seconds": TTL_SECONDS, "rate": RATE, "sustained_seconds": seconds,
-                           "paid_load_threshold_s": PAID_LOAD_FRACTION * LOAD_SECONDS},
+            "command": command,
+            "seconds": elapsed,
+            "machine": info,
+            "parameters": {
+                "burst": BURST_SIZE,
+                "load_seconds": LOAD_SECONDS,
+                "ttl_seconds": TTL_SECONDS,
+                "rate": RATE,
+                "sustained_seconds": seconds,
+                "paid_load_threshold_s": PAID_LOAD_FRACTION * LOAD_SECONDS,
+            },
             "results": [asdict(r) for r in results],
             "targets": [asdict(t) for t in targets],
         }

@@ -208,3 +208,15 @@ def test_stale_if_error_still_applies_over_redis(standalone_url: str) -> None:
         ns.delete("k")
         with pytest.raises(LoaderError):
             ns.get_or_load("k", broken)
+
+
+def test_server_evictions_and_memory_sit_beside_client_counters(standalone_url: str) -> None:
+    with cache_on(standalone_url) as cache:
+        ns = cache.namespace("m", shared_policy())
+        ns.set("k", 1)
+        ns.get("k")
+        l1, l2 = ns.stats().tiers
+        assert l2.bytes > 0
+        assert l2.evictions >= 0
+        assert set(l2.server_wide) == {"evictions", "expirations", "bytes"}
+        assert l1.server_wide == ()

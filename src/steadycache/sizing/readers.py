@@ -109,7 +109,7 @@ def load_trace(path: str | Path, *, fmt: str | None = None, limit: int | None = 
 def _numpy() -> Any:
     try:
         # Lazy: the core must import without the sizing extra installed.
-        import numpy  # noqa: PLC0415
+        import numpy
     except ImportError as exc:
         raise ImportError(f"reading traces needs numpy; {_EXTRA_HINT}") from exc
     return numpy
@@ -120,7 +120,7 @@ def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
     with path.open("rb") as raw:
         if path.name.lower().endswith(".zst"):
             try:
-                import zstandard  # noqa: PLC0415  (lazy, like numpy)
+                import zstandard
             except ImportError as exc:
                 raise ImportError(f"reading .zst traces needs zstandard; {_EXTRA_HINT}") from exc
             # read_across_frames: files written by `zstd` in several frames must read whole.

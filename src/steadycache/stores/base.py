@@ -31,6 +31,9 @@ class StoreStats:
     errors: int
     entries: int
     bytes: int
+    #: Fields that describe the whole server rather than this namespace (a shared Redis
+    #: reports its own evictions and memory: the client cannot split them per namespace).
+    server_wide: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -23,7 +23,7 @@ from steadycache._core.entry import Entry, pack_entry, unpack_entry
 from steadycache.codecs import Codec
 from steadycache.errors import GarbledEntryError
 from steadycache.stores.base import StoreStats
-from steadycache.stores.redis_backend import RedisBackend
+from steadycache.stores.redis_backend import RedisBackend, lease_key, redis_key
 
 logger = logging.getLogger("steadycache")
 
@@ -56,49 +56,39 @@ OLDER_THAN_STORED: Final = 0
 LEASE_LOST: Final = -1
 
 
-class RedisStore:
-    """One namespace's entries in Redis. Thread-safe (redis-py pools connections)."""
+class RedisStoreBase:
+    """What the sync and async Redis stores share: counters, envelopes, write outcomes."""
 
     in_process: bool = False
 
     def __init__(
         self,
-        backend: RedisBackend,
         codec: Codec,
         *,
+        key_prefix: str,
         namespace: str,
-        wait_replicas: int = 0,
-        wait_timeout: float = 0.1,
-        tier: str = "redis",
+        wait_replicas: int,
+        wait_timeout: float,
+        tier: str,
     ) -> None:
-        self.backend = backend
         self.namespace = namespace
         self.tier = tier
         self._codec = codec
-        self._client = backend.client
-        self._set_script = backend.script("set_versioned", SET_VERSIONED)
-        self._release_script = backend.script("release_lease", RELEASE_LEASE)
+        self._prefix = key_prefix
         self._wait_replicas = wait_replicas
         self._wait_timeout_ms = max(1, int(wait_timeout * 1000))
         self.hits = self.misses = self.sets = self.deletes = 0
         self.garbled = self.stale_sets_rejected = self.older_writes_rejected = 0
         self.replication_shortfalls = 0
 
-    # --- reads ----------------------------------------------------------------------------
+    def _key(self, stored_key: str) -> str:
+        return redis_key(self._prefix, stored_key)
 
-    def get(self, key: str, now: float | None = None) -> Entry | None:
-        # The server expires entries by its own clock: ``now`` is not needed.
-        blob = self.backend.call("GET", self._client.get, self.backend.redis_key(key))
-        return self._decode(key, blob)
+    def _lease(self, stored_key: str) -> str:
+        return lease_key(self._prefix, stored_key)
 
-    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
-        if not keys:
-            return []
-        redis_keys = [self.backend.redis_key(key) for key in keys]
-        # A cluster spreads these keys over slots: mget_nonatomic splits by slot.
-        fetch = self._client.mget_nonatomic if self.backend.is_cluster else self._client.mget
-        blobs = self.backend.call("MGET", fetch, redis_keys)
-        return [self._decode(key, blob) for key, blob in zip(keys, blobs, strict=True)]
+    def _prefix_patterns(self, prefix: str) -> list[str]:
+        return [self._key(prefix).rstrip("}") + "*", self._lease(prefix).rstrip("}") + "*"]
 
     def _decode(self, key: str, blob: bytes | None) -> Entry | None:
         if blob is None:
@@ -115,6 +105,90 @@ class RedisStore:
         self.hits += 1
         return entry
 
+    def _write_arguments(self, key: str, entry: Entry, token: str) -> tuple[list[str], list[Any]]:
+        blob = pack_entry(entry, self._codec.encode(entry.value), self._codec.codec_id)
+        return [self._key(key), self._lease(key)], [blob, int(entry.stale_until * 1000), token]
+
+    def _note_outcome(self, outcome: int) -> bool:
+        """Count a write's outcome; whether replicas should now be waited for."""
+        self.sets += 1
+        if outcome == LEASE_LOST:
+            self.stale_sets_rejected += 1
+        elif outcome == OLDER_THAN_STORED:
+            self.older_writes_rejected += 1
+        return outcome == WRITTEN and self._wait_replicas > 0
+
+    def _note_acknowledged(self, acknowledged: int) -> None:
+        if acknowledged < self._wait_replicas:
+            self.replication_shortfalls += 1
+            logger.warning(
+                "redis WAIT: %s of %s replicas acknowledged within %s ms",
+                acknowledged,
+                self._wait_replicas,
+                self._wait_timeout_ms,
+            )
+
+    def _stats(self, server: dict[str, int], errors: int) -> StoreStats:
+        """This namespace's client counters beside the server's evictions and memory."""
+        return StoreStats(
+            tier=self.tier,
+            hits=self.hits,
+            misses=self.misses,
+            sets=self.sets,
+            deletes=self.deletes,
+            evictions=server.get("evicted_keys", -1),
+            expirations=server.get("expired_keys", -1),
+            rejections=self.stale_sets_rejected + self.older_writes_rejected,
+            garbled=self.garbled,
+            errors=errors,
+            entries=-1,
+            bytes=server.get("used_memory", -1),
+            server_wide=("evictions", "expirations", "bytes"),
+        )
+
+
+class RedisStore(RedisStoreBase):
+    """One namespace's entries in Redis. Thread-safe (redis-py pools connections)."""
+
+    def __init__(
+        self,
+        backend: RedisBackend,
+        codec: Codec,
+        *,
+        namespace: str,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
+        tier: str = "redis",
+    ) -> None:
+        super().__init__(
+            codec,
+            key_prefix=backend.key_prefix,
+            namespace=namespace,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
+            tier=tier,
+        )
+        self.backend = backend
+        self._client = backend.client
+        self._set_script = backend.script("set_versioned", SET_VERSIONED)
+        self._release_script = backend.script("release_lease", RELEASE_LEASE)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def get(self, key: str, now: float | None = None) -> Entry | None:
+        # The server expires entries by its own clock: ``now`` is not needed.
+        blob = self.backend.call("GET", self._client.get, self._key(key))
+        return self._decode(key, blob)
+
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        if not keys:
+            return []
+        redis_keys = [self._key(key) for key in keys]
+        # A cluster spreads these keys over slots: mget_nonatomic splits by slot.
+        fetch = self._client.mget_nonatomic if self.backend.is_cluster else self._client.mget
+        blobs = self.backend.call("MGET", fetch, redis_keys)
+        return [self._decode(key, blob) for key, blob in zip(keys, blobs, strict=True)]
+
     # --- writes ---------------------------------------------------------------------------
 
     def set(self, key: str, entry: Entry) -> None:
@@ -125,16 +199,9 @@ class RedisStore:
         return self._write(key, entry, token) == WRITTEN
 
     def _write(self, key: str, entry: Entry, token: str) -> int:
-        blob = pack_entry(entry, self._codec.encode(entry.value), self._codec.codec_id)
-        keys = [self.backend.redis_key(key), self.backend.lease_key(key)]
-        args = [blob, int(entry.stale_until * 1000), token]
+        keys, args = self._write_arguments(key, entry, token)
         outcome = int(self.backend.call("SET", self._set_script, keys=keys, args=args))
-        self.sets += 1
-        if outcome == LEASE_LOST:
-            self.stale_sets_rejected += 1
-        elif outcome == OLDER_THAN_STORED:
-            self.older_writes_rejected += 1
-        elif self._wait_replicas:
+        if self._note_outcome(outcome):
             self._wait_for_replicas(keys[0])
         return outcome
 
@@ -154,14 +221,7 @@ class RedisStore:
             acknowledged = self.backend.call(
                 "WAIT", wait, self._wait_replicas, self._wait_timeout_ms
             )
-        if int(acknowledged) < self._wait_replicas:
-            self.replication_shortfalls += 1
-            logger.warning(
-                "redis WAIT: %s of %s replicas acknowledged within %s ms",
-                acknowledged,
-                self._wait_replicas,
-                self._wait_timeout_ms,
-            )
+        self._note_acknowledged(int(acknowledged))
 
     def set_many(self, items: Mapping[str, Entry]) -> None:
         for key, entry in items.items():
@@ -169,9 +229,7 @@ class RedisStore:
 
     def delete(self, key: str) -> bool:
         # The lease goes too: an in-flight load must not write its pre-delete value.
-        removed = self.backend.call(
-            "DEL", self._client.delete, self.backend.redis_key(key), self.backend.lease_key(key)
-        )
+        removed = self.backend.call("DEL", self._client.delete, self._key(key), self._lease(key))
         self.deletes += 1
         return int(removed) > 0
 
@@ -180,12 +238,8 @@ class RedisStore:
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every entry (and lease) whose stored key starts with ``prefix``."""
-        patterns = [
-            self.backend.redis_key(prefix).rstrip("}") + "*",
-            self.backend.lease_key(prefix).rstrip("}") + "*",
-        ]
         removed = 0
-        for pattern in patterns:
+        for pattern in self._prefix_patterns(prefix):
             keys = self.backend.call(
                 "SCAN", lambda p=pattern: list(self._client.scan_iter(match=p, count=500))
             )
@@ -205,7 +259,7 @@ class RedisStore:
         acquired = self.backend.call(
             "SET NX",
             self._client.set,
-            self.backend.lease_key(key),
+            self._lease(key),
             token,
             nx=True,
             px=max(1, int(ttl * 1000)),
@@ -214,31 +268,17 @@ class RedisStore:
 
     def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if still ours (compare-and-delete)."""
-        self.backend.call(
-            "EVALSHA", self._release_script, keys=[self.backend.lease_key(key)], args=[token]
-        )
+        self.backend.call("EVALSHA", self._release_script, keys=[self._lease(key)], args=[token])
 
     def lease_held(self, key: str) -> bool:
         """Whether some process holds the key's lease."""
-        return bool(self.backend.call("EXISTS", self._client.exists, self.backend.lease_key(key)))
+        return bool(self.backend.call("EXISTS", self._client.exists, self._lease(key)))
 
     # --- introspection --------------------------------------------------------------------
 
     def stats(self) -> StoreStats:
-        return StoreStats(
-            tier=self.tier,
-            hits=self.hits,
-            misses=self.misses,
-            sets=self.sets,
-            deletes=self.deletes,
-            evictions=0,
-            expirations=0,
-            rejections=self.stale_sets_rejected + self.older_writes_rejected,
-            garbled=self.garbled,
-            errors=self.backend.errors,
-            entries=-1,
-            bytes=-1,
-        )
+        """This namespace's client counters beside the server's evictions and memory."""
+        return self._stats(self.backend.recent_server_stats(), self.backend.errors)
 
     def close(self) -> None:
         """The backend owns the connections; nothing to release per namespace."""

@@ -44,23 +44,25 @@ def _require_redis() -> Any:
     return redis
 
 
-def make_client(url: str, *, command_timeout: float, connect_timeout: float) -> tuple[Any, bool]:
-    """A redis-py client for ``url`` and whether it is a cluster client."""
-    redis = _require_redis()
+@dataclass(frozen=True, slots=True)
+class RedisUrl:
+    """A parsed steadycache Redis URL: which topology, and how to reach it."""
+
+    kind: str  # "single", "cluster" or "sentinel"
+    url: str  # for single and cluster: a URL redis-py's from_url understands
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    db: int = 0
+    auth: tuple[tuple[str, Any], ...] = ()
+
+
+def parse_url(url: str) -> RedisUrl:
+    """Parse ``redis://``, ``rediss://``, ``redis+cluster://`` or ``redis+sentinel://``."""
     parts = urlsplit(url)
     scheme = parts.scheme
-    options: dict[str, Any] = {
-        "socket_timeout": command_timeout,
-        "socket_connect_timeout": connect_timeout,
-    }
     if scheme in ("redis+cluster", "rediss+cluster"):
-        from redis.cluster import RedisCluster
-
-        plain = url.replace("+cluster", "", 1)
-        return RedisCluster.from_url(plain, **options), True  # type: ignore[no-untyped-call]
+        return RedisUrl("cluster", url.replace("+cluster", "", 1))
     if scheme in ("redis+sentinel", "rediss+sentinel"):
-        from redis.sentinel import Sentinel
-
         hosts = []
         for host_port in parts.netloc.rsplit("@", 1)[-1].split(","):
             host, _, port = host_port.partition(":")
@@ -70,24 +72,43 @@ def make_client(url: str, *, command_timeout: float, connect_timeout: float) -> 
             raise ConfigurationError(
                 "consistency", f"sentinel URL {url!r} needs a service name: .../service[/db]"
             )
-        db = int(path[1]) if len(path) > 1 else 0
-        auth: dict[str, Any] = {}
+        auth: list[tuple[str, Any]] = []
         if parts.username:
-            auth["username"] = unquote(parts.username)
+            auth.append(("username", unquote(parts.username)))
         if parts.password:
-            auth["password"] = unquote(parts.password)
+            auth.append(("password", unquote(parts.password)))
         if scheme.startswith("rediss"):
-            auth["ssl"] = True
-        sentinel = Sentinel(hosts, sentinel_kwargs=dict(options), **options)  # type: ignore[no-untyped-call]
-        master = sentinel.master_for(path[0], db=db, **auth)  # type: ignore[no-untyped-call]
-        return master, False
+            auth.append(("ssl", True))
+        db = int(path[1]) if len(path) > 1 else 0
+        return RedisUrl("sentinel", url, tuple(hosts), path[0], db, tuple(auth))
     if scheme in ("redis", "rediss", "unix"):
-        return redis.Redis.from_url(url, **options), False
+        return RedisUrl("single", url)
     raise ConfigurationError(
         "consistency",
         f"unsupported Redis URL scheme {scheme!r}; use redis://, rediss://, "
         "redis+cluster://, redis+sentinel://",
     )
+
+
+def make_client(url: str, *, command_timeout: float, connect_timeout: float) -> tuple[Any, bool]:
+    """A synchronous redis-py client for ``url`` and whether it is a cluster client."""
+    redis = _require_redis()
+    parsed = parse_url(url)
+    options: dict[str, Any] = {
+        "socket_timeout": command_timeout,
+        "socket_connect_timeout": connect_timeout,
+    }
+    if parsed.kind == "cluster":
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(parsed.url, **options), True  # type: ignore[no-untyped-call]
+    if parsed.kind == "sentinel":
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=dict(options), **options)  # type: ignore[no-untyped-call]
+        master = sentinel.master_for(parsed.service, db=parsed.db, **dict(parsed.auth))  # type: ignore[no-untyped-call]
+        return master, False
+    return redis.Redis.from_url(parsed.url, **options), False
 
 
 class RedisBackend:
@@ -130,6 +151,8 @@ class RedisBackend:
         self.breaker_rejections = 0
         self._redis = _require_redis()
         self._scripts: dict[str, Any] = {}
+        self._server_stats: dict[str, int] = {}
+        self._server_stats_at = float("-inf")
         self._backplane: Any = None
 
     # --- calling Redis ------------------------------------------------------------------
@@ -170,51 +193,36 @@ class RedisBackend:
             config = self.call("CONFIG GET", self._config_get, "maxmemory*")
         except StoreError as exc:
             if isinstance(exc.__cause__, self._redis.exceptions.NoPermissionError):
-                note = "CONFIG is forbidden by ACL: eviction policy not checked"
-                logger.warning("redis: %s; carrying on", note)
-                return ServerReport(None, None, readable=False, note=note)
+                return config_forbidden_report()
             raise
-        policy = config.get("maxmemory-policy")
-        maxmemory = int(config.get("maxmemory", 0) or 0)
-        if policy == "noeviction" and not accept_noeviction:
-            raise ConfigurationError(
-                "eviction",
-                "the Redis server's maxmemory-policy is noeviction: when memory is full every "
-                "cache write fails. Set an eviction policy (allkeys-lru, allkeys-lfu, ...) or "
-                "accept it with Eviction(accept_redis_noeviction=True)",
-            )
-        note = f"maxmemory={maxmemory} maxmemory-policy={policy}"
-        if policy is not None and policy.startswith("volatile-"):
-            note += " (steadycache gives every key a TTL, so volatile-* can evict them)"
-        if maxmemory == 0:
-            note += " (no memory limit: the server grows until the OS stops it)"
-            logger.warning("redis: maxmemory is 0, the cache has no memory bound")
-        return ServerReport(maxmemory, policy, readable=True, note=note)
+        return evaluate_server_config(config, accept_noeviction=accept_noeviction)
 
     def _config_get(self, pattern: str) -> dict[str, str]:
-        raw = self.client.config_get(pattern)
-        if self.is_cluster and raw and all(isinstance(v, dict) for v in raw.values()):
-            # A cluster answers per node; the first node speaks for the deployment.
-            raw = next(iter(raw.values()))
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return normalise_config(self.client.config_get(pattern), self.is_cluster)
 
     def server_stats(self) -> dict[str, int]:
         """Server-side evictions, expirations and memory (summed over cluster nodes)."""
-        info = self.call("INFO", self.client.info)
-        nodes = list(info.values()) if self.is_cluster and _per_node(info) else [info]
-        totals = {"evicted_keys": 0, "expired_keys": 0, "used_memory": 0, "maxmemory": 0}
-        for node in nodes:
-            for name in totals:
-                totals[name] += int(node.get(name, 0) or 0)
-        return totals
+        return sum_server_info(self.call("INFO", self.client.info), self.is_cluster)
+
+    def recent_server_stats(self, max_age: float = 1.0) -> dict[str, int]:
+        """``server_stats``, read at most once per ``max_age`` seconds; {} while unreachable."""
+        now = time.monotonic()
+        if now - self._server_stats_at >= max_age:
+            self._server_stats_at = now
+            try:
+                self._server_stats = self.server_stats()
+            except StoreError as error:
+                logger.warning("redis INFO unavailable for metrics: %s", error)
+                self._server_stats = {}
+        return self._server_stats
 
     def redis_key(self, stored_key: str) -> str:
-        """The Redis key of a stored key; the braces make it its own cluster hash slot."""
-        return f"{self.key_prefix}:{{{stored_key}}}"
+        """The Redis key of a stored key (see ``redis_key``)."""
+        return redis_key(self.key_prefix, stored_key)
 
     def lease_key(self, stored_key: str) -> str:
-        """The lease key of a stored key, in the same hash slot as its data key."""
-        return f"{self.key_prefix}:lease:{{{stored_key}}}"
+        """The lease key of a stored key (see ``lease_key``)."""
+        return lease_key(self.key_prefix, stored_key)
 
     def backplane(self) -> Any:
         """The pub/sub backplane of this deployment, started on first use."""
@@ -230,6 +238,60 @@ class RedisBackend:
             self._backplane.close()
             self._backplane = None
         self.client.close()
+
+
+def evaluate_server_config(config: dict[str, str], *, accept_noeviction: bool) -> ServerReport:
+    """The eviction decision applied to a server's ``maxmemory*`` settings."""
+    policy = config.get("maxmemory-policy")
+    maxmemory = int(config.get("maxmemory", 0) or 0)
+    if policy == "noeviction" and not accept_noeviction:
+        raise ConfigurationError(
+            "eviction",
+            "the Redis server's maxmemory-policy is noeviction: when memory is full every "
+            "cache write fails. Set an eviction policy (allkeys-lru, allkeys-lfu, ...) or "
+            "accept it with Eviction(accept_redis_noeviction=True)",
+        )
+    note = f"maxmemory={maxmemory} maxmemory-policy={policy}"
+    if policy is not None and policy.startswith("volatile-"):
+        note += " (steadycache gives every key a TTL, so volatile-* can evict them)"
+    if maxmemory == 0:
+        note += " (no memory limit: the server grows until the OS stops it)"
+        logger.warning("redis: maxmemory is 0, the cache has no memory bound")
+    return ServerReport(maxmemory, policy, readable=True, note=note)
+
+
+def config_forbidden_report() -> ServerReport:
+    """What to report (and log) when ACLs forbid ``CONFIG GET``."""
+    note = "CONFIG is forbidden by ACL: eviction policy not checked"
+    logger.warning("redis: %s; carrying on", note)
+    return ServerReport(None, None, readable=False, note=note)
+
+
+def normalise_config(raw: dict[Any, Any], is_cluster: bool) -> dict[str, str]:
+    """``CONFIG GET`` as text; a cluster answers per node, the first speaks for all."""
+    if is_cluster and raw and all(isinstance(v, dict) for v in raw.values()):
+        raw = next(iter(raw.values()))
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def sum_server_info(info: dict[str, Any], is_cluster: bool) -> dict[str, int]:
+    """Evictions, expirations and memory from ``INFO``, summed over cluster nodes."""
+    nodes = list(info.values()) if is_cluster and _per_node(info) else [info]
+    totals = {"evicted_keys": 0, "expired_keys": 0, "used_memory": 0, "maxmemory": 0}
+    for node in nodes:
+        for name in totals:
+            totals[name] += int(node.get(name, 0) or 0)
+    return totals
+
+
+def redis_key(prefix: str, stored_key: str) -> str:
+    """The Redis key of a stored key; the braces make it its own cluster hash slot."""
+    return f"{prefix}:{{{stored_key}}}"
+
+
+def lease_key(prefix: str, stored_key: str) -> str:
+    """The lease key of a stored key, in the same hash slot as its data key."""
+    return f"{prefix}:lease:{{{stored_key}}}"
 
 
 def _text(value: Any) -> str:
