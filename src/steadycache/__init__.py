@@ -7,8 +7,9 @@ other module is an implementation detail.
 from __future__ import annotations
 
 from steadycache._core.entry import Entry
-from steadycache.async_cache import AsyncCache, AsyncNamespace
-from steadycache.cache import Cache, Namespace, WarmReport
+from steadycache.async_cache import AsyncCache
+from steadycache.async_namespace import AsyncNamespace
+from steadycache.cache import Cache
 from steadycache.errors import (
     CacheError,
     ConfigurationError,
@@ -24,6 +25,7 @@ from steadycache.errors import (
     UsageError,
     ValueTooLargeError,
 )
+from steadycache.namespace import Namespace
 from steadycache.observability.stats import NamespaceStats
 from steadycache.policy import (
     CacheAside,
@@ -49,6 +51,7 @@ from steadycache.policy import (
     Stampede,
     Ttl,
 )
+from steadycache.stampede.warm import WarmReport
 from steadycache.stores.base import AsyncStore, Store, StoreStats
 from steadycache.stores.memory import MemoryStore
 

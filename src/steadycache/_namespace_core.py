@@ -65,26 +65,6 @@ class TraceSink(Protocol):
     def record(self, namespace: str, key: str, value_size: int, hit: bool) -> None: ...
 
 
-class _Missing:
-    """The sentinel for "no value": distinct from a cached ``None``."""
-
-    _instance: _Missing | None = None
-
-    def __new__(cls) -> _Missing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-MISSING: Final = _Missing()
-
-
 class NamespaceCore:
     """Shared state and pure steps of one namespace."""
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from steadycache.cache import Cache, Namespace
+from steadycache import Cache, Namespace
 from steadycache.demo.clock import CompressedClock
 from steadycache.demo.database import BookingDatabase
 from steadycache.demo.metrics import EventKind, Recorder, ScenarioResult, percentile

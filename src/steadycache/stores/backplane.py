@@ -28,6 +28,30 @@ CHANNEL_SUFFIX: Final = "backplane"
 _RECONNECT_PAUSE: Final = 0.2
 
 
+def encode_message(origin: str, namespace: str, op: str, key: str) -> str:
+    """One backplane message: who sent it, which namespace, what changed."""
+    return json.dumps({"o": origin, "n": namespace, "op": op, "k": key})
+
+
+def apply_message(message: dict[str, Any], origin: str, locals_: dict[str, MemoryStore]) -> bool:
+    """Drop the L1 copies a message from another process names; whether it applied."""
+    try:
+        data = json.loads(message["data"])
+    except (TypeError, ValueError, KeyError):
+        logger.warning("backplane: unreadable message ignored")
+        return False
+    if data.get("o") == origin:
+        return False  # our own change: our L1 is already right
+    local = locals_.get(data.get("n", ""))
+    if local is None:
+        return False
+    if data.get("op") == "flush":
+        local.delete_prefix(data["k"])
+    else:
+        local.delete(data["k"])
+    return True
+
+
 class _ConnectWatch:
     """Set on every (re)connection of the subscription's connection."""
 
@@ -68,7 +92,7 @@ class Backplane:
 
     def publish(self, namespace: str, op: str, key: str) -> None:
         """Tell other processes that ``key`` changed (``set``/``del``) or a prefix was flushed."""
-        message = json.dumps({"o": self.origin, "n": namespace, "op": op, "k": key})
+        message = encode_message(self.origin, namespace, op, key)
         try:
             self._backend.call("PUBLISH", self._backend.client.publish, self.channel, message)
             self.published += 1
@@ -120,21 +144,8 @@ class Backplane:
 
     def _apply(self, message: dict[str, Any]) -> None:
         self.received += 1
-        try:
-            data = json.loads(message["data"])
-        except (TypeError, ValueError):
-            logger.warning("backplane: unreadable message ignored")
-            return
-        if data.get("o") == self.origin:
-            return
-        local = self._locals.get(data.get("n", ""))
-        if local is None:
-            return
-        if data.get("op") == "flush":
-            local.delete_prefix(data["k"])
-        else:
-            local.delete(data["k"])
-        self.applied += 1
+        if apply_message(message, self.origin, self._locals):
+            self.applied += 1
 
     def _resync(self) -> None:
         # Messages may have been missed while disconnected: no L1 copy can be trusted.

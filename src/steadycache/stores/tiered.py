@@ -27,6 +27,22 @@ from steadycache.stores.redis import RedisStore
 logger = logging.getLogger("steadycache")
 
 
+def local_copy(entry: Entry, cap: float) -> Entry:
+    """The L1 copy of ``entry``: dropped at ``cap``, but with its real ``fresh_until``."""
+    if entry.stale_until <= cap:
+        return entry
+    return Entry(
+        entry.value,
+        stored_at=entry.stored_at,
+        fresh_until=entry.fresh_until,
+        stale_until=cap,
+        load_cost=entry.load_cost,
+        version=entry.version,
+        tags=entry.tags,
+        size=entry.size,
+    )
+
+
 class TieredStore:
     """L1 + L2 with a backplane. Implements the store contract and the lease capability."""
 
@@ -58,19 +74,7 @@ class TieredStore:
     # --- helpers --------------------------------------------------------------------------
 
     def _local_copy(self, entry: Entry) -> Entry:
-        cap = self._clock() + self._l1_max_age
-        if entry.stale_until <= cap:
-            return entry
-        return Entry(
-            entry.value,
-            stored_at=entry.stored_at,
-            fresh_until=entry.fresh_until,
-            stale_until=cap,
-            load_cost=entry.load_cost,
-            version=entry.version,
-            tags=entry.tags,
-            size=entry.size,
-        )
+        return local_copy(entry, self._clock() + self._l1_max_age)
 
     def _fallback(self, operation: str, error: StoreError) -> None:
         self.fallbacks += 1

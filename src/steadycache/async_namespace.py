@@ -1,0 +1,478 @@
+"""``AsyncNamespace``: the asyncio twin of ``Namespace``, the same decisions, awaited I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from steadycache._core.durations import Duration
+from steadycache._core.entry import Entry
+from steadycache._core.freshness import LOAD, SERVE
+from steadycache._namespace_core import NamespaceCore, Scope, logger
+from steadycache._signals import ServedStale, ttl_seconds
+from steadycache.errors import LoaderError, LoadTimeoutError, OriginOverloaded, UsageError
+from steadycache.observability.stats import NamespaceStats
+from steadycache.policy import HotKeyWarmUp, Policy
+from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
+from steadycache.stampede.origin import AsyncOriginLimiter
+from steadycache.stampede.refresh_ahead import RefreshSchedule
+from steadycache.stampede.single_flight import AsyncFlightTable
+from steadycache.stampede.warm import WarmReport, run_warm_up_async
+from steadycache.stores.base import AsyncStore, Store
+
+if TYPE_CHECKING:
+    from steadycache.async_cache import AsyncCache
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncNamespace:
+    """One namespace for asyncio code. Use it from one event loop."""
+
+    def __init__(self, core: NamespaceCore, store: Store | AsyncStore, cache: AsyncCache) -> None:
+        self._core = core
+        self._store = store
+        # Exactly one of these is set: the hot path tests it instead of awaiting a no-op.
+        self._local: Store | None = store if store.in_process else None  # type: ignore[assignment]
+        self._remote: AsyncStore | None = None if self._local is not None else store  # type: ignore[assignment]
+        self._cache = cache
+        self._flights = AsyncFlightTable()
+        policy = core.policy
+        stampede = policy.stampede
+        self._limiter = (
+            AsyncOriginLimiter(core.name, stampede.origin_limit, cache._clock)
+            if stampede.origin_limit is not None
+            else None
+        )
+        self._timeouts = stampede.timeouts
+        self._schedule = (
+            RefreshSchedule(
+                stampede.refresh_ahead,
+                policy.invalidation.ttl.seconds,
+                policy.eviction.max_entries or 100_000,
+            )
+            if stampede.refresh_ahead is not None
+            else None
+        )
+        warm_up = policy.warm_up
+        self._warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
+        self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
+        self._next_snapshot = cache._clock() + (
+            self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
+        )
+
+    @property
+    def name(self) -> str:
+        """The namespace's name."""
+        return self._core.name
+
+    @property
+    def policy(self) -> Policy:
+        """The ten decisions this namespace runs with."""
+        return self._core.policy
+
+    @property
+    def store(self) -> Store | AsyncStore:
+        """The store holding this namespace's entries."""
+        return self._store
+
+    async def _fetch(self, stored: str) -> Entry | None:
+        if self._local is not None:
+            return self._local.get(stored)
+        assert self._remote is not None
+        return await self._remote.get(stored)
+
+    async def _put(self, stored: str, entry: Entry) -> None:
+        if self._local is not None:
+            self._local.set(stored, entry)
+        else:
+            assert self._remote is not None
+            await self._remote.set(stored, entry)
+
+    # --- cache-aside ------------------------------------------------------------------
+
+    async def get(self, key: object, default: Any = None, *, scope: Scope = None) -> Any:
+        """The cached value, or ``default`` (see ``Namespace.get``)."""
+        stored = self._core.key(key, scope)
+        local = self._local
+        now = self._core.clock()
+        entry = local.get(stored, now) if local is not None else await self._fetch(stored)
+        if self._core.classify(stored, entry, now, can_refresh=False) is SERVE:
+            return entry.value  # type: ignore[union-attr]
+        return default
+
+    async def get_entry(self, key: object, *, scope: Scope = None) -> Entry | None:
+        """The raw entry with its metadata (freshness not applied), or None."""
+        return await self._fetch(self._core.key(key, scope))
+
+    async def set(
+        self,
+        key: object,
+        value: Any,
+        *,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+        load_cost: float = 0.0,
+    ) -> None:
+        """Store ``value``; bad keys, scope or values raise before anything is written.
+
+        ``load_cost`` (seconds it took to produce the value) lets early refresh pick a
+        reader to reload before expiry, as it does for values loaded through the cache.
+        """
+        stored = self._core.key(key, scope)
+        await self._put(
+            stored, self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
+        )
+        self._core.counters.sets += 1
+
+    async def delete(self, key: object, *, scope: Scope = None) -> bool:
+        """Remove the entry; whether one was there."""
+        stored = self._core.key(key, scope)
+        self._core.counters.deletes += 1
+        if self._local is not None:
+            return self._local.delete(stored)
+        assert self._remote is not None
+        return await self._remote.delete(stored)
+
+    async def get_many(
+        self, keys: Sequence[object], default: Any = None, *, scope: Scope = None
+    ) -> list[Any]:
+        """``get`` for several keys of one scope, in one store round trip."""
+        stored = [self._core.key(key, scope) for key in keys]
+        if self._local is not None:
+            entries = self._local.get_many(stored)
+        else:
+            assert self._remote is not None
+            entries = await self._remote.get_many(stored)
+        values: list[Any] = []
+        for stored_key, entry in zip(stored, entries, strict=True):
+            action = self._core.classify(stored_key, entry, self._core.clock(), can_refresh=False)
+            values.append(entry.value if action is SERVE and entry else default)
+        return values
+
+    async def set_many(
+        self,
+        items: Mapping[object, Any],
+        *,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+    ) -> None:
+        """``set`` for several keys; every value is validated before any is written."""
+        tags = tuple(tags)
+        prepared = {
+            self._core.key(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
+            for key, value in items.items()
+        }
+        if self._local is not None:
+            self._local.set_many(prepared)
+        else:
+            assert self._remote is not None
+            await self._remote.set_many(prepared)
+        self._core.counters.sets += len(prepared)
+
+    async def invalidate_all(self) -> int:
+        """Make every entry of this namespace unreachable (generation bump)."""
+        old_prefix = self._core.bump_generation()
+        delete_prefix = getattr(self._store, "delete_prefix", None)
+        if delete_prefix is None:
+            return 0
+        result = delete_prefix(old_prefix)
+        return int(await result) if inspect.isawaitable(result) else int(result)
+
+    # --- read-through -----------------------------------------------------------------
+
+    async def get_or_load(
+        self,
+        key: object,
+        loader: Callable[[], Awaitable[T]],
+        *,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+    ) -> T:
+        """The cached value, loading it with ``await loader()`` under the stampede policy."""
+        core = self._core
+        stored = core.key(key, scope)
+        local = self._local
+        now = core.clock()
+        entry = local.get(stored, now) if local is not None else await self._fetch(stored)
+        action = core.classify(stored, entry, now)
+        if self._tracker is not None:
+            self._tracker.touch(stored, key, scope)
+            self._cache._ensure_maintenance()
+        if self._schedule is not None:
+            self._schedule.read(
+                stored,
+                loader,
+                ttl_seconds(ttl),
+                tuple(tags),
+                self._cache._clock(),
+                None if entry is None else (entry.stored_at, entry.fresh_until),
+            )
+            self._cache._ensure_maintenance()
+        if action is SERVE:
+            return entry.value  # type: ignore[union-attr, no-any-return]
+        if action is not LOAD:
+            self._refresh_in_background(stored, loader, ttl, tags)
+            return entry.value  # type: ignore[union-attr, no-any-return]
+        return await self._load(stored, loader, entry, ttl, tags)
+
+    async def _load(
+        self,
+        stored: str,
+        loader: Callable[[], Awaitable[T]],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+    ) -> T:
+        core = self._core
+        if not core.coalesces:
+            return await self._run_loader(stored, loader, stale, ttl, tags)
+        flight, leader = self._flights.join(stored)
+        if leader:
+            try:
+                value = await self._run_loader(stored, loader, stale, ttl, tags)
+            except BaseException as exc:
+                flight.fail(exc)
+                raise
+            finally:
+                self._flights.land(stored, flight)
+            flight.succeed(value)
+            return value
+        core.counters.coalesced += 1
+        core.counters.lock_waits += 1
+        wait = core.single_flight_wait
+        if not await flight.wait(wait if math.isfinite(wait) else 1e9):
+            core.counters.wait_timeouts += 1
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise LoadTimeoutError(
+                f"namespace {core.name!r}, key {stored!r}: waited {wait:g}s for another "
+                "caller's load (SingleFlight wait_timeout)"
+            )
+        if flight.error is not None:
+            cause = flight.error.__cause__ if isinstance(flight.error, LoaderError) else None
+            if isinstance(flight.error, LoaderError) and cause is not None:
+                raise LoaderError(core.name, stored, cause) from cause
+            raise flight.error
+        return flight.value  # type: ignore[no-any-return]
+
+    async def _run_loader(
+        self,
+        stored: str,
+        loader: Callable[[], Awaitable[T]],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+    ) -> T:
+        """Await the loader within the origin budget and timeouts, then store its value."""
+        core = self._core
+        limiter = self._limiter
+        if limiter is not None:
+            try:
+                await limiter.acquire()
+            except OriginOverloaded:
+                core.counters.origin_rejections += 1
+                logger.warning(
+                    "origin limiter refused a load: namespace=%s key=%s", core.name, stored
+                )
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise
+        clock = self._cache._clock
+        started = clock()
+        failed = True
+        try:
+            pending = loader()
+            if not inspect.isawaitable(pending):
+                raise UsageError(
+                    f"AsyncNamespace.get_or_load needs an async loader; {loader!r} returned "
+                    f"{type(pending).__name__}. Use Namespace (sync) for sync loaders"
+                )
+            if self._timeouts is None:
+                value = await pending
+            else:
+                value = await self._await_with_timeouts(stored, pending, stale, ttl, tags, started)
+            failed = False
+        except UsageError:
+            raise
+        except LoadTimeoutError:
+            core.record_load(clock() - started, failed=True)
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise
+        except ServedStale as served:
+            failed = False
+            return served.value  # type: ignore[no-any-return]
+        except Exception as exc:
+            core.record_load(clock() - started, failed=True)
+            logger.warning("loader failed: namespace=%s key=%s error=%r", core.name, stored, exc)
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise LoaderError(core.name, stored, exc) from exc
+        finally:
+            if limiter is not None:
+                limiter.release(failed=failed)
+        await self._store_loaded(stored, value, ttl, tags, clock() - started)
+        return value
+
+    async def _store_loaded(
+        self, stored: str, value: Any, ttl: Duration | None, tags: Iterable[str], elapsed: float
+    ) -> None:
+        core = self._core
+        core.record_load(elapsed, failed=False)
+        entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
+        await self._put(stored, entry)
+        core.counters.sets += 1
+        if self._schedule is not None:
+            self._schedule.loaded(stored, entry.stored_at, entry.fresh_until)
+
+    async def _await_with_timeouts(
+        self,
+        stored: str,
+        pending: Awaitable[T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> T:
+        timeouts = self._timeouts
+        assert timeouts is not None
+        task: asyncio.Future[T] = asyncio.ensure_future(pending)
+        if timeouts.soft is not None and stale is not None:
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), timeouts.soft)
+            except TimeoutError:
+                self._core.counters.soft_timeouts += 1
+                self._core.counters.stale_served += 1
+                self._cache._background(self._finish_late_load(stored, task, ttl, tags, started))
+                raise ServedStale(stale.value) from None
+        try:
+            return await asyncio.wait_for(task, timeouts.hard)
+        except TimeoutError:
+            self._core.counters.hard_timeouts += 1
+            raise LoadTimeoutError(
+                f"namespace {self._core.name!r}, key {stored!r}: loader still running after "
+                f"the hard timeout of {timeouts.hard:g}s"
+            ) from None
+
+    async def _finish_late_load(
+        self,
+        stored: str,
+        task: asyncio.Future[Any],
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> None:
+        try:
+            value = await task
+        except Exception as exc:
+            self._core.record_load(self._cache._clock() - started, failed=True)
+            logger.warning("late load failed: namespace=%s key=%s error=%r", self.name, stored, exc)
+            return
+        await self._store_loaded(stored, value, ttl, tags, self._cache._clock() - started)
+
+    def _refresh_in_background(
+        self,
+        stored: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Duration | None,
+        tags: Iterable[str],
+    ) -> None:
+        blocked_until = self._core.refresh_blocked_until(stored)
+        if blocked_until is not None:
+            # The origin failed this key's last refresh: back off, serve what we have.
+            if self._schedule is not None:
+                self._schedule.retry(stored, blocked_until)
+            return
+        flight, leader = self._flights.join(stored)
+        if not leader:
+            return
+        self._core.counters.background_refreshes += 1
+        tags = tuple(tags)
+
+        async def refresh() -> None:
+            try:
+                flight.succeed(await self._run_loader(stored, loader, None, ttl, tags))
+                self._core.refresh_succeeded(stored)
+            except BaseException as exc:  # counted and logged by _run_loader
+                flight.fail(exc)
+                retry_at = self._core.refresh_failed(stored)
+                if self._schedule is not None:
+                    self._schedule.retry(stored, retry_at)
+            finally:
+                self._flights.land(stored, flight)
+
+        self._cache._background(refresh())
+
+    # --- refresh-ahead and cold start --------------------------------------------------
+
+    def _maintain(self, now: float) -> None:
+        """One pass of the maintenance task: due refreshes and the periodic snapshot."""
+        if self._schedule is not None:
+            for stored, tracked in self._schedule.due(now):
+                self._core.counters.refresh_ahead += 1
+                self._refresh_in_background(stored, tracked.loader, tracked.ttl, tracked.tags)
+        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
+            self._next_snapshot = now + self._warm_up.snapshot_interval
+            self.snapshot_hot_keys()
+
+    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
+        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
+        if self._tracker is None:
+            raise UsageError(
+                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
+            )
+        return self._tracker.top(n)
+
+    def snapshot_hot_keys(self) -> int:
+        """Write the hot-key snapshot now (also periodically and at close); keys written."""
+        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
+            return 0
+        hot = self._tracker.top()
+        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
+        return len(hot)
+
+    async def warm(
+        self,
+        items: Iterable[tuple[object, Callable[[], Awaitable[Any]]]] | None = None,
+        *,
+        loader_for: Callable[[object, Any], Callable[[], Awaitable[Any]]] | None = None,
+        concurrency: int | None = None,
+        rate: float | None = None,
+        deadline: float | None = None,
+    ) -> WarmReport:
+        """Load keys before traffic arrives (see ``Namespace.warm``)."""
+        settings = self._warm_up or HotKeyWarmUp()
+        if items is None:
+            if loader_for is None or not settings.snapshot_path:
+                raise UsageError(
+                    "warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path"
+                )
+            work: list[tuple[object, Any, Callable[[], Awaitable[Any]]]] = [
+                (key, scope, loader_for(key, scope))
+                for key, scope in read_snapshot(settings.snapshot_path, self.name)
+            ]
+        else:
+            work = [(key, None, loader) for key, loader in items]
+        return await run_warm_up_async(
+            self,
+            work,
+            concurrency=concurrency or settings.concurrency,
+            rate=rate if rate is not None else settings.rate,
+            deadline=deadline if deadline is not None else settings.deadline,
+            target=settings.target,
+            readiness=self._cache.readiness,
+        )
+
+    def stats(self) -> NamespaceStats:
+        """Counters of this namespace and of its store tier(s)."""
+        if self._limiter is not None:
+            self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
+        return self._core.stats((self._store.stats(),))

@@ -1,0 +1,586 @@
+"""``Namespace``: where a sync caller reads and writes, under one namespace's policy.
+
+Reads go store -> freshness decision -> (on a miss) single-flight -> fleet lease -> origin
+limiter -> loader; background refreshes, refresh-ahead and warm-up reuse the same path.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from steadycache._core.durations import Duration
+from steadycache._core.entry import Entry
+from steadycache._core.freshness import LOAD, SERVE
+from steadycache._namespace_core import (
+    NamespaceCore,
+    Scope,
+    logger,
+)
+from steadycache._signals import RefreshSkipped, ServedStale, ttl_seconds
+from steadycache.errors import (
+    LoaderError,
+    LoadTimeoutError,
+    OriginOverloaded,
+    StoreError,
+    UsageError,
+)
+from steadycache.observability.stats import NamespaceStats
+from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
+from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
+from steadycache.stampede.origin import OriginLimiter
+from steadycache.stampede.refresh_ahead import RefreshSchedule
+from steadycache.stampede.single_flight import FlightTable
+from steadycache.stampede.warm import WarmReport, run_warm_up
+from steadycache.stores.base import LeaseStore, Store
+
+if TYPE_CHECKING:
+    from steadycache.cache import Cache
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_REFRESH_WORKERS = 4
+# Loads run on these threads only when LoaderTimeouts is set (a thread cannot be
+# interrupted, so the caller waits on a future instead of running the loader itself).
+_TIMED_LOAD_WORKERS = 32
+
+
+class Namespace:
+    """One namespace: a policy, a key builder, a store and its counters (thread-safe)."""
+
+    def __init__(self, core: NamespaceCore, store: Store, cache: Cache) -> None:
+        self._core = core
+        self._store = store
+        self._cache = cache
+        self._flights = FlightTable()
+        policy = core.policy
+        stampede = policy.stampede
+        self._limiter = (
+            OriginLimiter(core.name, stampede.origin_limit, cache._clock)
+            if stampede.origin_limit is not None
+            else None
+        )
+        self._timeouts = stampede.timeouts
+        consistency = policy.consistency
+        # Fleet-wide single-flight: only when the store is shared and can hold leases.
+        self._leases: LeaseStore | None = (
+            store
+            if isinstance(consistency, SharedTiers)
+            and consistency.leases
+            and isinstance(store, LeaseStore)
+            else None
+        )
+        self._lease_ttl = consistency.lease_ttl if isinstance(consistency, SharedTiers) else 0.0
+        self._schedule = (
+            RefreshSchedule(
+                stampede.refresh_ahead,
+                policy.invalidation.ttl.seconds,
+                policy.eviction.max_entries or 100_000,
+            )
+            if stampede.refresh_ahead is not None
+            else None
+        )
+        warm_up = policy.warm_up
+        self._warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
+        self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
+        self._next_snapshot = cache._clock() + (
+            self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
+        )
+
+    @property
+    def name(self) -> str:
+        """The namespace's name (the first part of every stored key)."""
+        return self._core.name
+
+    @property
+    def policy(self) -> Policy:
+        """The ten decisions this namespace runs with."""
+        return self._core.policy
+
+    @property
+    def store(self) -> Store:
+        """The store holding this namespace's entries."""
+        return self._store
+
+    # --- cache-aside ------------------------------------------------------------------
+
+    def get(self, key: object, default: Any = None, *, scope: Scope = None) -> Any:
+        """The cached value, or ``default`` when absent, expired or chosen for early refresh.
+
+        In cache-aside use the caller loads on ``default`` and calls ``set``; early refresh
+        then means one caller (chosen at random, XFetch) reloads a little before expiry.
+        """
+        stored = self._core.key(key, scope)
+        now = self._core.clock()
+        entry = self._store.get(stored, now)
+        if self._core.classify(stored, entry, now, can_refresh=False) is SERVE:
+            return entry.value  # type: ignore[union-attr]
+        return default
+
+    def get_entry(self, key: object, *, scope: Scope = None) -> Entry | None:
+        """The raw entry with its metadata (freshness not applied), or None."""
+        return self._store.get(self._core.key(key, scope))
+
+    def set(
+        self,
+        key: object,
+        value: Any,
+        *,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+        load_cost: float = 0.0,
+    ) -> None:
+        """Store ``value``; bad keys, scope or values raise before anything is written.
+
+        ``load_cost`` (seconds it took to produce the value) lets early refresh pick a
+        reader to reload before expiry, as it does for values loaded through the cache.
+        """
+        stored = self._core.key(key, scope)
+        entry = self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
+        self._store.set(stored, entry)
+        self._core.counters.sets += 1
+
+    def delete(self, key: object, *, scope: Scope = None) -> bool:
+        """Remove the entry; whether one was there."""
+        self._core.counters.deletes += 1
+        return self._store.delete(self._core.key(key, scope))
+
+    def get_many(
+        self, keys: Sequence[object], default: Any = None, *, scope: Scope = None
+    ) -> list[Any]:
+        """``get`` for several keys of one scope, in one store round trip."""
+        stored = [self._core.key(key, scope) for key in keys]
+        entries = self._store.get_many(stored)
+        values: list[Any] = []
+        for stored_key, entry in zip(stored, entries, strict=True):
+            action = self._core.classify(stored_key, entry, self._core.clock(), can_refresh=False)
+            values.append(entry.value if action is SERVE and entry else default)
+        return values
+
+    def set_many(
+        self,
+        items: Mapping[object, Any],
+        *,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+    ) -> None:
+        """``set`` for several keys; every value is validated before any is written."""
+        tags = tuple(tags)
+        prepared = {
+            self._core.key(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
+            for key, value in items.items()
+        }
+        self._store.set_many(prepared)
+        self._core.counters.sets += len(prepared)
+
+    def invalidate_all(self) -> int:
+        """Drop every entry of this namespace; how many.
+
+        In-process: a generation bump makes old keys unreachable at once. Shared: the
+        generation is per process, so the entries (and their leases) are deleted in the
+        shared tier instead and the backplane flushes every process's L1.
+        """
+        delete_prefix = getattr(self._store, "delete_prefix", None)
+        if self._store.in_process:
+            old_prefix = self._core.bump_generation()
+            return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+        self._core.counters.invalidations += 1
+        return int(delete_prefix(self._core.keys.prefix)) if delete_prefix is not None else 0
+
+    # --- read-through -----------------------------------------------------------------
+
+    def get_or_load(
+        self,
+        key: object,
+        loader: Callable[[], T],
+        *,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+    ) -> T:
+        """The cached value, loading it with ``loader()`` under the namespace's stampede policy."""
+        core = self._core
+        stored = core.key(key, scope)
+        now = core.clock()
+        entry = self._store.get(stored, now)
+        action = core.classify(stored, entry, now)
+        if self._tracker is not None:
+            self._tracker.touch(stored, key, scope)
+        if self._schedule is not None:
+            self._schedule.read(
+                stored,
+                loader,
+                ttl_seconds(ttl),
+                tuple(tags),
+                self._cache._clock(),
+                None if entry is None else (entry.stored_at, entry.fresh_until),
+            )
+        if action is SERVE:
+            return entry.value  # type: ignore[union-attr, no-any-return]
+        if action is not LOAD:
+            self._refresh_in_background(stored, loader, ttl, tags)
+            return entry.value  # type: ignore[union-attr, no-any-return]
+        return self._load(stored, loader, entry, ttl, tags)
+
+    def _load(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+    ) -> T:
+        core = self._core
+        load = self._run_loader if self._leases is None else self._load_with_lease
+        if not core.coalesces:
+            return load(stored, loader, stale, ttl, tags)
+        flight, leader = self._flights.join(stored)
+        if leader:
+            try:
+                value = load(stored, loader, stale, ttl, tags)
+            except BaseException as exc:
+                flight.fail(exc)
+                raise
+            finally:
+                self._flights.land(stored, flight)
+            flight.succeed(value)
+            return value
+        core.counters.coalesced += 1
+        core.counters.lock_waits += 1
+        wait = core.single_flight_wait
+        if not flight.wait(wait if math.isfinite(wait) else threading.TIMEOUT_MAX):
+            core.counters.wait_timeouts += 1
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise LoadTimeoutError(
+                f"namespace {core.name!r}, key {stored!r}: waited {wait:g}s for another "
+                "caller's load (SingleFlight wait_timeout)"
+            )
+        if isinstance(flight.error, RefreshSkipped):
+            return self._load(stored, loader, stale, ttl, tags)  # the refresh found a lease
+        if flight.error is not None:
+            cause = flight.error.__cause__ if isinstance(flight.error, LoaderError) else None
+            if isinstance(flight.error, LoaderError) and cause is not None:
+                # A fresh exception per waiter: one instance raised in many threads would
+                # have its traceback rewritten by each of them.
+                raise LoaderError(core.name, stored, cause) from cause
+            raise flight.error
+        return flight.value  # type: ignore[no-any-return]
+
+    def _load_with_lease(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+    ) -> T:
+        """Fleet-wide single-flight: load only while holding the key's lease in Redis.
+
+        Without the lease, wait with backoff for the holder's result (or answer with a
+        stale copy at once, when there is one); a crashed holder's lease expires and the
+        next waiter takes over. If Redis fails, load without a lease (counted).
+        """
+        leases = self._leases
+        assert leases is not None
+        core = self._core
+        deadline = time.monotonic() + min(core.single_flight_wait, self._lease_ttl * 2)
+        pause = 0.002
+        while True:
+            try:
+                token = leases.acquire_lease(stored, self._lease_ttl)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("lease unavailable, loading without it: %s", error)
+                return self._run_loader(stored, loader, stale, ttl, tags)
+            if token is not None:
+                return self._run_loader(stored, loader, stale, ttl, tags, lease=token)
+            core.counters.lease_waits += 1
+            if stale is not None and stale.stale_until > self._cache._clock():
+                core.counters.stale_served += 1
+                return stale.value  # type: ignore[no-any-return]
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            try:
+                entry = leases.get_shared(stored)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("shared tier unavailable while waiting for a lease: %s", error)
+                return self._run_loader(stored, loader, stale, ttl, tags)
+            if entry is not None and entry.fresh_until > self._cache._clock():
+                return entry.value  # type: ignore[no-any-return]
+            if time.monotonic() >= deadline:
+                core.counters.wait_timeouts += 1
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise LoadTimeoutError(
+                    f"namespace {core.name!r}, key {stored!r}: another process held the "
+                    "lease and produced no value in time"
+                )
+
+    def _run_loader(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        lease: str | None = None,
+    ) -> T:
+        """Call the loader within the origin budget and timeouts, then store its value."""
+        core = self._core
+        limiter = self._limiter
+        if limiter is not None:
+            try:
+                limiter.acquire()
+            except OriginOverloaded:
+                core.counters.origin_rejections += 1
+                logger.warning(
+                    "origin limiter refused a load: namespace=%s key=%s", core.name, stored
+                )
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise
+        clock = self._cache._clock
+        started = clock()
+        failed = True
+        try:
+            if self._timeouts is None:
+                value = loader()
+            else:
+                value = self._call_with_timeouts(stored, loader, stale, ttl, tags, started)
+            failed = False
+        except LoadTimeoutError:
+            core.record_load(clock() - started, failed=True)
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise
+        except ServedStale as served:
+            failed = False
+            return served.value  # type: ignore[no-any-return]
+        except Exception as exc:
+            core.record_load(clock() - started, failed=True)
+            logger.warning("loader failed: namespace=%s key=%s error=%r", core.name, stored, exc)
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
+            raise LoaderError(core.name, stored, exc) from exc
+        finally:
+            if limiter is not None:
+                limiter.release(failed=failed)
+            if failed and lease is not None:
+                self._release_lease(stored, lease)
+        self._store_loaded(stored, value, ttl, tags, clock() - started, lease)
+        return value
+
+    def _release_lease(self, stored: str, lease: str) -> None:
+        assert self._leases is not None
+        try:
+            self._leases.release_lease(stored, lease)
+        except StoreError as error:  # it expires by itself after lease_ttl
+            self._core.counters.store_errors += 1
+            logger.warning("lease release failed (it will expire): %s", error)
+
+    def _store_loaded(
+        self,
+        stored: str,
+        value: Any,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        elapsed: float,
+        lease: str | None = None,
+    ) -> None:
+        core = self._core
+        core.record_load(elapsed, failed=False)
+        entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
+        if lease is None:
+            self._store.set(stored, entry)
+        else:
+            assert self._leases is not None
+            try:
+                written = self._leases.set_leased(stored, entry, lease)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("leased write failed: namespace=%s error=%s", core.name, error)
+                written = False
+            if not written:
+                # Invalidated while loading: this value may predate the change. Not cached.
+                core.counters.stale_sets_rejected += 1
+                return
+        core.counters.sets += 1
+        if self._schedule is not None:
+            self._schedule.loaded(stored, entry.stored_at, entry.fresh_until)
+
+    def _call_with_timeouts(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> T:
+        timeouts = self._timeouts
+        assert timeouts is not None
+        future: Future[T] = self._cache._timed_executor().submit(loader)
+        if timeouts.soft is not None and stale is not None:
+            try:
+                return future.result(timeout=timeouts.soft)
+            except FutureTimeout:
+                # Answer with stale now; the load finishes in the background and is stored.
+                self._core.counters.soft_timeouts += 1
+                self._core.counters.stale_served += 1
+                future.add_done_callback(
+                    lambda done: self._finish_late_load(stored, done, ttl, tags, started)
+                )
+                raise ServedStale(stale.value) from None
+        try:
+            return future.result(timeout=timeouts.hard)
+        except FutureTimeout:
+            self._core.counters.hard_timeouts += 1
+            raise LoadTimeoutError(
+                f"namespace {self._core.name!r}, key {stored!r}: loader still running after "
+                f"the hard timeout of {timeouts.hard:g}s"
+            ) from None
+
+    def _finish_late_load(
+        self,
+        stored: str,
+        done: Future[Any],
+        ttl: Duration | None,
+        tags: Iterable[str],
+        started: float,
+    ) -> None:
+        error = done.exception()
+        elapsed = self._cache._clock() - started
+        if error is not None:
+            self._core.record_load(elapsed, failed=True)
+            logger.warning(
+                "late load failed: namespace=%s key=%s error=%r", self.name, stored, error
+            )
+            return
+        self._store_loaded(stored, done.result(), ttl, tags, elapsed)
+
+    def _refresh_in_background(
+        self, stored: str, loader: Callable[[], Any], ttl: Duration | None, tags: Iterable[str]
+    ) -> None:
+        blocked_until = self._core.refresh_blocked_until(stored)
+        if blocked_until is not None:
+            # The origin failed this key's last refresh: back off, serve what we have.
+            if self._schedule is not None:
+                self._schedule.retry(stored, blocked_until)
+            return
+        flight, leader = self._flights.join(stored)
+        if not leader:
+            return  # someone is already loading this key
+        self._core.counters.background_refreshes += 1
+        tags = tuple(tags)
+
+        def refresh() -> None:
+            try:
+                lease = None
+                if self._leases is not None:
+                    try:
+                        lease = self._leases.acquire_lease(stored, self._lease_ttl)
+                    except StoreError as error:
+                        logger.warning("refresh without lease (shared tier failed): %s", error)
+                    else:
+                        if lease is None:
+                            # Another process is refreshing this key: one refresh per fleet.
+                            self._core.counters.refreshes_skipped += 1
+                            flight.fail(RefreshSkipped())
+                            return
+                flight.succeed(self._run_loader(stored, loader, None, ttl, tags, lease=lease))
+                self._core.refresh_succeeded(stored)
+            except BaseException as exc:  # counted and logged by _run_loader
+                flight.fail(exc)
+                retry_at = self._core.refresh_failed(stored)
+                if self._schedule is not None:
+                    self._schedule.retry(stored, retry_at)
+            finally:
+                self._flights.land(stored, flight)
+
+        self._cache._background(refresh)
+
+    # --- refresh-ahead and cold start --------------------------------------------------
+
+    def _maintain(self, now: float) -> None:
+        """One pass of the maintenance worker: due refreshes and the periodic snapshot."""
+        if self._schedule is not None:
+            for stored, tracked in self._schedule.due(now):
+                self._core.counters.refresh_ahead += 1
+                self._refresh_in_background(stored, tracked.loader, tracked.ttl, tracked.tags)
+        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
+            self._next_snapshot = now + self._warm_up.snapshot_interval
+            self.snapshot_hot_keys()
+
+    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
+        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
+        if self._tracker is None:
+            raise UsageError(
+                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
+            )
+        return self._tracker.top(n)
+
+    def snapshot_hot_keys(self) -> int:
+        """Write the hot-key snapshot now (also done periodically and at close); keys written."""
+        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
+            return 0
+        hot = self._tracker.top()
+        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
+        return len(hot)
+
+    def warm(
+        self,
+        items: Iterable[tuple[object, Callable[[], Any]]] | None = None,
+        *,
+        loader_for: Callable[[object, Any], Callable[[], Any]] | None = None,
+        concurrency: int | None = None,
+        rate: float | None = None,
+        deadline: float | None = None,
+    ) -> WarmReport:
+        """Load keys before traffic arrives, through single-flight and the origin limiter.
+
+        ``items`` are ``(key, loader)`` pairs; without them the keys come from the hot-key
+        snapshot and ``loader_for(key, scope)`` makes each loader. At most ``concurrency``
+        loads run at once, at most ``rate`` start per second; loading stops at ``deadline``
+        seconds. ``cache.readiness`` turns ready at the warm-up's target or deadline.
+        """
+        settings = self._warm_up or HotKeyWarmUp()
+        if items is None:
+            if loader_for is None or not settings.snapshot_path:
+                raise UsageError(
+                    "warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path"
+                )
+            work: list[tuple[object, Any, Callable[[], Any]]] = [
+                (key, scope, loader_for(key, scope))
+                for key, scope in read_snapshot(settings.snapshot_path, self.name)
+            ]
+        else:
+            work = [(key, None, loader) for key, loader in items]
+        return run_warm_up(
+            self,
+            work,
+            concurrency=concurrency or settings.concurrency,
+            rate=rate if rate is not None else settings.rate,
+            deadline=deadline if deadline is not None else settings.deadline,
+            target=settings.target,
+            readiness=self._cache.readiness,
+        )
+
+    # --- observability ----------------------------------------------------------------
+
+    def stats(self) -> NamespaceStats:
+        """Counters of this namespace and of its store tier(s)."""
+        if self._limiter is not None:
+            self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
+        tier_stats = getattr(self._store, "tier_stats", None)
+        tiers = tier_stats() if tier_stats is not None else (self._store.stats(),)
+        return self._core.stats(tiers)

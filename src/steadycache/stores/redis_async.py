@@ -1,0 +1,305 @@
+"""The asyncio twins of ``RedisBackend`` and ``RedisStore``, on ``redis.asyncio``.
+
+Same URLs, timeouts, breaker, Lua scripts, key layout and envelope as the sync ones (the
+shared parts live in ``redis_backend`` and ``RedisStoreBase``); only the calls are awaited.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from steadycache._core.breaker import CircuitBreaker
+from steadycache._core.entry import Entry
+from steadycache.codecs import Codec
+from steadycache.errors import ConfigurationError, StoreError
+from steadycache.stores.base import StoreStats
+from steadycache.stores.redis import (
+    RELEASE_LEASE,
+    SET_VERSIONED,
+    WRITTEN,
+    RedisStoreBase,
+)
+from steadycache.stores.redis_backend import (
+    ServerReport,
+    _require_redis,
+    config_forbidden_report,
+    evaluate_server_config,
+    normalise_config,
+    parse_url,
+    sum_server_info,
+)
+
+logger = logging.getLogger("steadycache")
+T = TypeVar("T")
+
+
+def make_async_client(
+    url: str, *, command_timeout: float, connect_timeout: float
+) -> tuple[Any, bool]:
+    """A ``redis.asyncio`` client for ``url`` and whether it is a cluster client."""
+    _require_redis()
+    import redis.asyncio as aioredis
+
+    parsed = parse_url(url)
+    options: dict[str, Any] = {
+        "socket_timeout": command_timeout,
+        "socket_connect_timeout": connect_timeout,
+    }
+    if parsed.kind == "cluster":
+        from redis.asyncio.cluster import RedisCluster
+
+        return RedisCluster.from_url(parsed.url, **options), True
+    if parsed.kind == "sentinel":
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=dict(options), **options)  # type: ignore[no-untyped-call]
+        master = sentinel.master_for(parsed.service, db=parsed.db, **dict(parsed.auth))
+        return master, False
+    return aioredis.Redis.from_url(parsed.url, **options), False
+
+
+class AsyncRedisBackend:
+    """One Redis deployment for an ``AsyncCache`` (see ``RedisBackend``)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        command_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+        breaker_failures: int = 5,
+        breaker_reset: float = 2.0,
+        key_prefix: str = "sc",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigurationError(
+                "consistency", "AsyncRedisBackend needs exactly one of url, client"
+            )
+        if client is None:
+            assert url is not None
+            client, cluster = make_async_client(
+                url, command_timeout=command_timeout, connect_timeout=connect_timeout
+            )
+        else:
+            from redis.asyncio.cluster import RedisCluster
+
+            cluster = isinstance(client, RedisCluster)
+        self.client = client
+        self.is_cluster = cluster
+        self.key_prefix = key_prefix
+        self.breaker = CircuitBreaker(breaker_failures, breaker_reset, clock)
+        self.errors = 0
+        self.breaker_rejections = 0
+        self._redis = _require_redis()
+        self._scripts: dict[str, Any] = {}
+        self._server_stats: dict[str, int] = {}
+        self._checked: set[bool] = set()
+        self._backplane: Any = None
+
+    async def call(
+        self, operation: str, function: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T:
+        """Await one Redis call behind the breaker; failures become ``StoreError``."""
+        if not self.breaker.allow():
+            self.breaker_rejections += 1
+            raise StoreError(f"redis {operation}: circuit breaker open after repeated failures")
+        exceptions = self._redis.exceptions
+        try:
+            result = await function(*args, **kwargs)
+        except exceptions.ResponseError as exc:
+            self.breaker.record(failed=False)
+            self.errors += 1
+            raise StoreError(f"redis {operation} refused: {exc!r}") from exc
+        except (exceptions.RedisError, OSError, TimeoutError) as exc:
+            self.breaker.record(failed=True)
+            self.errors += 1
+            raise StoreError(f"redis {operation} failed: {exc!r}") from exc
+        self.breaker.record(failed=False)
+        return result
+
+    def script(self, name: str, source: str) -> Any:
+        """A registered Lua script (EVALSHA with automatic reload on NOSCRIPT)."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(source)
+        return script
+
+    async def check_server(self, *, accept_noeviction: bool) -> ServerReport:
+        """Read ``maxmemory*``; refuse ``noeviction`` unless accepted (see ``RedisBackend``)."""
+
+        async def config_get() -> dict[str, str]:
+            return normalise_config(await self.client.config_get("maxmemory*"), self.is_cluster)
+
+        try:
+            config = await self.call("CONFIG GET", config_get)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, self._redis.exceptions.NoPermissionError):
+                return config_forbidden_report()
+            raise
+        return evaluate_server_config(config, accept_noeviction=accept_noeviction)
+
+    async def check_server_once(self, *, accept_noeviction: bool) -> None:
+        """``check_server`` the first time each acceptance setting asks."""
+        if accept_noeviction not in self._checked:
+            report = await self.check_server(accept_noeviction=accept_noeviction)
+            logger.info("redis: %s", report.note)
+            self._checked.add(accept_noeviction)
+
+    async def server_stats(self) -> dict[str, int]:
+        """Server-side evictions, expirations and memory (summed over cluster nodes)."""
+        info = await self.call("INFO", self.client.info)
+        self._server_stats = sum_server_info(info, self.is_cluster)
+        return self._server_stats
+
+    def recent_server_stats(self) -> dict[str, int]:
+        """The last ``server_stats`` read (stats snapshots are synchronous)."""
+        return self._server_stats
+
+    def backplane(self) -> Any:
+        """The pub/sub backplane of this deployment, started on first use (needs a loop)."""
+        if self._backplane is None:
+            from steadycache.stores.backplane_async import AsyncBackplane
+
+            self._backplane = AsyncBackplane(self)
+        return self._backplane
+
+    async def aclose(self) -> None:
+        """Stop the backplane and close connections."""
+        if self._backplane is not None:
+            await self._backplane.aclose()
+            self._backplane = None
+        await self.client.aclose()
+
+
+class AsyncRedisStore(RedisStoreBase):
+    """One namespace's entries in Redis, for asyncio."""
+
+    def __init__(
+        self,
+        backend: AsyncRedisBackend,
+        codec: Codec,
+        *,
+        namespace: str,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
+        tier: str = "redis",
+    ) -> None:
+        super().__init__(
+            codec,
+            key_prefix=backend.key_prefix,
+            namespace=namespace,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
+            tier=tier,
+        )
+        self.backend = backend
+        self._client = backend.client
+        self._set_script = backend.script("set_versioned", SET_VERSIONED)
+        self._release_script = backend.script("release_lease", RELEASE_LEASE)
+
+    async def get(self, key: str, now: float | None = None) -> Entry | None:
+        blob = await self.backend.call("GET", self._client.get, self._key(key))
+        return self._decode(key, blob)
+
+    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        if not keys:
+            return []
+        fetch = self._client.mget_nonatomic if self.backend.is_cluster else self._client.mget
+        blobs = await self.backend.call("MGET", fetch, [self._key(key) for key in keys])
+        return [self._decode(key, blob) for key, blob in zip(keys, blobs, strict=True)]
+
+    async def set(self, key: str, entry: Entry) -> None:
+        await self._write(key, entry, "")
+
+    async def set_leased(self, key: str, entry: Entry, token: str) -> bool:
+        """Write only while ``token`` still holds the key's lease; whether it was written."""
+        return await self._write(key, entry, token) == WRITTEN
+
+    async def _write(self, key: str, entry: Entry, token: str) -> int:
+        keys, args = self._write_arguments(key, entry, token)
+
+        async def run() -> Any:
+            return await self._set_script(keys=keys, args=args)
+
+        outcome = int(await self.backend.call("SET", run))
+        if self._note_outcome(outcome):
+            await self._wait_for_replicas(keys[0])
+        return outcome
+
+    async def _wait_for_replicas(self, redis_key: str) -> None:
+        if self.backend.is_cluster:
+            node = self._client.get_node_from_key(redis_key)
+            acknowledged = await self.backend.call(
+                "WAIT",
+                self._client.execute_command,
+                "WAIT",
+                self._wait_replicas,
+                self._wait_timeout_ms,
+                target_nodes=node,
+            )
+        else:
+            acknowledged = await self.backend.call(
+                "WAIT", self._client.wait, self._wait_replicas, self._wait_timeout_ms
+            )
+        self._note_acknowledged(int(acknowledged))
+
+    async def set_many(self, items: Mapping[str, Entry]) -> None:
+        for key, entry in items.items():
+            await self.set(key, entry)
+
+    async def delete(self, key: str) -> bool:
+        removed = await self.backend.call(
+            "DEL", self._client.delete, self._key(key), self._lease(key)
+        )
+        self.deletes += 1
+        return int(removed) > 0
+
+    async def delete_many(self, keys: Sequence[str]) -> int:
+        removed = 0
+        for key in keys:
+            removed += await self.delete(key)
+        return removed
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every entry (and lease) whose stored key starts with ``prefix``."""
+        removed = 0
+        for pattern in self._prefix_patterns(prefix):
+
+            async def scan(match: str = pattern) -> list[Any]:
+                return [key async for key in self._client.scan_iter(match=match, count=500)]
+
+            for key in await self.backend.call("SCAN", scan):
+                removed += int(await self.backend.call("DEL", self._client.delete, key))
+        return removed
+
+    async def clear(self) -> None:
+        """Delete every entry of this store's namespace (all generations)."""
+        await self.delete_prefix(f"{self.namespace}:")
+
+    async def acquire_lease(self, key: str, ttl: float) -> str | None:
+        """A token when this process now holds the key's lease, else None."""
+        token = secrets.token_hex(12)
+        acquired = await self.backend.call(
+            "SET NX", self._client.set, self._lease(key), token, nx=True, px=max(1, int(ttl * 1000))
+        )
+        return token if acquired else None
+
+    async def release_lease(self, key: str, token: str) -> None:
+        """Give the lease back if still ours (compare-and-delete)."""
+
+        async def run() -> Any:
+            return await self._release_script(keys=[self._lease(key)], args=[token])
+
+        await self.backend.call("EVALSHA", run)
+
+    def stats(self) -> StoreStats:
+        return self._stats(self.backend.recent_server_stats(), self.backend.errors)
+
+    async def close(self) -> None:
+        """The backend owns the connections; nothing to release per namespace."""
