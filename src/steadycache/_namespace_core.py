@@ -40,6 +40,7 @@ from steadycache.stores.base import StoreStats
 
 if TYPE_CHECKING:
     from steadycache.stores.base import AsyncStore, Store
+    from steadycache.stores.redis_async import AsyncRedisBackend
     from steadycache.stores.redis_backend import RedisBackend
 
 logger = logging.getLogger("steadycache")
@@ -289,6 +290,35 @@ def shared_store_for(name: str, policy: Policy, backend: RedisBackend, clock: Cl
         shared,
         backend.backplane(),
         l1_max_age=consistency.l1_max_age,
+        raise_store_errors=consistency.on_store_error == "raise",
+        clock=clock,
+    )
+
+
+def async_shared_store_for(
+    name: str, policy: Policy, backend: AsyncRedisBackend, clock: Clock
+) -> AsyncStore:
+    """The asyncio two tiers: the namespace's L1 and the shared L2 (see ``shared_store_for``)."""
+    from steadycache.policy import SharedTiers
+    from steadycache.stores.redis_async import AsyncRedisStore
+    from steadycache.stores.tiered_async import AsyncTieredStore
+
+    consistency = policy.consistency
+    assert isinstance(consistency, SharedTiers)
+    shared = AsyncRedisStore(
+        backend,
+        codec_for(policy.security.codec),
+        namespace=name,
+        wait_replicas=consistency.wait_replicas,
+        wait_timeout=consistency.wait_timeout,
+    )
+    return AsyncTieredStore(
+        name,
+        store_for(policy, clock),  # type: ignore[arg-type]
+        shared,
+        backend,
+        l1_max_age=consistency.l1_max_age,
+        accept_noeviction=policy.eviction.accept_redis_noeviction,
         raise_store_errors=consistency.on_store_error == "raise",
         clock=clock,
     )

@@ -11,18 +11,28 @@ import inspect
 import random as random_module
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from steadycache._core.durations import Duration
 from steadycache._core.freshness import RandomSource
 from steadycache._decorating import KeyFunction, call_key
-from steadycache._namespace_core import Clock, NamespaceCore, TraceSink, logger, store_for
+from steadycache._namespace_core import (
+    Clock,
+    NamespaceCore,
+    TraceSink,
+    async_shared_store_for,
+    logger,
+    store_for,
+)
 from steadycache.async_namespace import AsyncNamespace
-from steadycache.errors import UsageError
+from steadycache.errors import ConfigurationError, UsageError
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import Policy
+from steadycache.policy import Policy, SharedTiers
 from steadycache.stampede.readiness import Readiness
 from steadycache.stores.base import AsyncStore, Store
+
+if TYPE_CHECKING:
+    from steadycache.stores.redis_async import AsyncRedisBackend
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,7 +49,9 @@ class AsyncCache:
         key_secret: bytes = b"",
         trace: TraceSink | None = None,
         store_factory: Callable[[Policy], Store | AsyncStore] | None = None,
+        redis: AsyncRedisBackend | None = None,
     ) -> None:
+        self._redis = redis
         self._clock = clock
         self._random = random
         self._key_secret = key_secret
@@ -74,14 +86,32 @@ class AsyncCache:
             trace=self._trace,
         )
         if store is None:
-            store = (
-                self._store_factory(policy)
-                if self._store_factory is not None
-                else store_for(policy, self._clock)
-            )
+            if isinstance(policy.consistency, SharedTiers):
+                if self._redis is None:
+                    raise ConfigurationError(
+                        "consistency",
+                        f"namespace {name!r} asks for SharedTiers but this AsyncCache has no "
+                        "Redis: AsyncCache(redis=AsyncRedisBackend('redis://...'))",
+                    )
+                store = async_shared_store_for(name, policy, self._redis, self._clock)
+            elif self._store_factory is not None:
+                store = self._store_factory(policy)
+            else:
+                store = store_for(policy, self._clock)
         namespace = AsyncNamespace(core, store, self)
         self._namespaces[name] = namespace
         return namespace
+
+    async def start(self) -> None:
+        """Check shared servers and join the backplane now (else it happens on first use).
+
+        Call it from a start-up hook so a refused Redis configuration (``noeviction``)
+        fails the deploy instead of the first request.
+        """
+        for ns in self._namespaces.values():
+            start = getattr(ns.store, "start", None)
+            if start is not None:
+                await start()
 
     def namespaces(self) -> dict[str, AsyncNamespace]:
         """All namespaces by name."""
@@ -174,6 +204,8 @@ class AsyncCache:
             result = ns.store.close()
             if inspect.isawaitable(result):
                 await result
+        if self._redis is not None:
+            await self._redis.aclose()
 
     async def __aenter__(self) -> AsyncCache:
         return self

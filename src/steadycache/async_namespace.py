@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -12,10 +13,16 @@ from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
 from steadycache._core.freshness import LOAD, SERVE
 from steadycache._namespace_core import NamespaceCore, Scope, logger
-from steadycache._signals import ServedStale, ttl_seconds
-from steadycache.errors import LoaderError, LoadTimeoutError, OriginOverloaded, UsageError
+from steadycache._signals import RefreshSkipped, ServedStale, ttl_seconds
+from steadycache.errors import (
+    LoaderError,
+    LoadTimeoutError,
+    OriginOverloaded,
+    StoreError,
+    UsageError,
+)
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import HotKeyWarmUp, Policy
+from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
 from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
 from steadycache.stampede.origin import AsyncOriginLimiter
 from steadycache.stampede.refresh_ahead import RefreshSchedule
@@ -49,6 +56,16 @@ class AsyncNamespace:
             else None
         )
         self._timeouts = stampede.timeouts
+        consistency = policy.consistency
+        # Fleet-wide single-flight: only when the store is shared and can hold leases.
+        self._leases: Any = (
+            store
+            if isinstance(consistency, SharedTiers)
+            and consistency.leases
+            and hasattr(store, "acquire_lease")
+            else None
+        )
+        self._lease_ttl = consistency.lease_ttl if isinstance(consistency, SharedTiers) else 0.0
         self._schedule = (
             RefreshSchedule(
                 stampede.refresh_ahead,
@@ -177,12 +194,16 @@ class AsyncNamespace:
         self._core.counters.sets += len(prepared)
 
     async def invalidate_all(self) -> int:
-        """Make every entry of this namespace unreachable (generation bump)."""
-        old_prefix = self._core.bump_generation()
+        """Drop every entry of this namespace; how many (see ``Namespace.invalidate_all``)."""
         delete_prefix = getattr(self._store, "delete_prefix", None)
+        if self._store.in_process:
+            prefix = self._core.bump_generation()
+        else:
+            prefix = self._core.keys.prefix
+            self._core.counters.invalidations += 1
         if delete_prefix is None:
             return 0
-        result = delete_prefix(old_prefix)
+        result = delete_prefix(prefix)
         return int(await result) if inspect.isawaitable(result) else int(result)
 
     # --- read-through -----------------------------------------------------------------
@@ -232,12 +253,13 @@ class AsyncNamespace:
         tags: Iterable[str],
     ) -> T:
         core = self._core
+        load = self._run_loader if self._leases is None else self._load_with_lease
         if not core.coalesces:
-            return await self._run_loader(stored, loader, stale, ttl, tags)
+            return await load(stored, loader, stale, ttl, tags)
         flight, leader = self._flights.join(stored)
         if leader:
             try:
-                value = await self._run_loader(stored, loader, stale, ttl, tags)
+                value = await load(stored, loader, stale, ttl, tags)
             except BaseException as exc:
                 flight.fail(exc)
                 raise
@@ -256,12 +278,59 @@ class AsyncNamespace:
                 f"namespace {core.name!r}, key {stored!r}: waited {wait:g}s for another "
                 "caller's load (SingleFlight wait_timeout)"
             )
+        if isinstance(flight.error, RefreshSkipped):
+            return await self._load(stored, loader, stale, ttl, tags)  # a refresh found a lease
         if flight.error is not None:
             cause = flight.error.__cause__ if isinstance(flight.error, LoaderError) else None
             if isinstance(flight.error, LoaderError) and cause is not None:
                 raise LoaderError(core.name, stored, cause) from cause
             raise flight.error
         return flight.value  # type: ignore[no-any-return]
+
+    async def _load_with_lease(
+        self,
+        stored: str,
+        loader: Callable[[], Awaitable[T]],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: Iterable[str],
+    ) -> T:
+        """Fleet-wide single-flight (see ``Namespace._load_with_lease``)."""
+        leases = self._leases
+        core = self._core
+        deadline = time.monotonic() + min(core.single_flight_wait, self._lease_ttl * 2)
+        pause = 0.002
+        while True:
+            try:
+                token = await leases.acquire_lease(stored, self._lease_ttl)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("lease unavailable, loading without it: %s", error)
+                return await self._run_loader(stored, loader, stale, ttl, tags)
+            if token is not None:
+                return await self._run_loader(stored, loader, stale, ttl, tags, lease=token)
+            core.counters.lease_waits += 1
+            if stale is not None and stale.stale_until > self._cache._clock():
+                core.counters.stale_served += 1
+                return stale.value  # type: ignore[no-any-return]
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            try:
+                entry = await leases.get_shared(stored)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("shared tier unavailable while waiting for a lease: %s", error)
+                return await self._run_loader(stored, loader, stale, ttl, tags)
+            if entry is not None and entry.fresh_until > self._cache._clock():
+                return entry.value  # type: ignore[no-any-return]
+            if time.monotonic() >= deadline:
+                core.counters.wait_timeouts += 1
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise LoadTimeoutError(
+                    f"namespace {core.name!r}, key {stored!r}: another process held the "
+                    "lease and produced no value in time"
+                )
 
     async def _run_loader(
         self,
@@ -270,6 +339,7 @@ class AsyncNamespace:
         stale: Entry | None,
         ttl: Duration | None,
         tags: Iterable[str],
+        lease: str | None = None,
     ) -> T:
         """Await the loader within the origin budget and timeouts, then store its value."""
         core = self._core
@@ -319,16 +389,43 @@ class AsyncNamespace:
         finally:
             if limiter is not None:
                 limiter.release(failed=failed)
-        await self._store_loaded(stored, value, ttl, tags, clock() - started)
+            if failed and lease is not None:
+                await self._release_lease(stored, lease)
+        await self._store_loaded(stored, value, ttl, tags, clock() - started, lease)
         return value
 
+    async def _release_lease(self, stored: str, lease: str) -> None:
+        try:
+            await self._leases.release_lease(stored, lease)
+        except StoreError as error:  # it expires by itself after lease_ttl
+            self._core.counters.store_errors += 1
+            logger.warning("lease release failed (it will expire): %s", error)
+
     async def _store_loaded(
-        self, stored: str, value: Any, ttl: Duration | None, tags: Iterable[str], elapsed: float
+        self,
+        stored: str,
+        value: Any,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        elapsed: float,
+        lease: str | None = None,
     ) -> None:
         core = self._core
         core.record_load(elapsed, failed=False)
         entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
-        await self._put(stored, entry)
+        if lease is None:
+            await self._put(stored, entry)
+        else:
+            try:
+                written = await self._leases.set_leased(stored, entry, lease)
+            except StoreError as error:
+                core.counters.store_errors += 1
+                logger.warning("leased write failed: namespace=%s error=%s", core.name, error)
+                written = False
+            if not written:
+                # Invalidated while loading: this value may predate the change. Not cached.
+                core.counters.stale_sets_rejected += 1
+                return
         core.counters.sets += 1
         if self._schedule is not None:
             self._schedule.loaded(stored, entry.stored_at, entry.fresh_until)
@@ -399,7 +496,20 @@ class AsyncNamespace:
 
         async def refresh() -> None:
             try:
-                flight.succeed(await self._run_loader(stored, loader, None, ttl, tags))
+                lease = None
+                if self._leases is not None:
+                    try:
+                        lease = await self._leases.acquire_lease(stored, self._lease_ttl)
+                    except StoreError as error:
+                        logger.warning("refresh without lease (shared tier failed): %s", error)
+                    else:
+                        if lease is None:
+                            # Another process is refreshing this key: one refresh per fleet.
+                            self._core.counters.refreshes_skipped += 1
+                            flight.fail(RefreshSkipped())
+                            return
+                value = await self._run_loader(stored, loader, None, ttl, tags, lease=lease)
+                flight.succeed(value)
                 self._core.refresh_succeeded(stored)
             except BaseException as exc:  # counted and logged by _run_loader
                 flight.fail(exc)
@@ -475,4 +585,6 @@ class AsyncNamespace:
         """Counters of this namespace and of its store tier(s)."""
         if self._limiter is not None:
             self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
-        return self._core.stats((self._store.stats(),))
+        tier_stats = getattr(self._store, "tier_stats", None)
+        tiers = tier_stats() if tier_stats is not None else (self._store.stats(),)
+        return self._core.stats(tiers)

@@ -57,7 +57,7 @@ class AsyncBackplane:
         """Tell other processes that ``key`` changed, or a prefix was flushed."""
         message = encode_message(self.origin, namespace, op, key)
         try:
-            await self._backend.call("PUBLISH", self._backend.client.publish, self.channel, message)
+            await self._backend.publish(self.channel, message)
             self.published += 1
         except StoreError as exc:
             self.publish_errors += 1
@@ -68,7 +68,7 @@ class AsyncBackplane:
         while True:
             pubsub: Any = None
             try:
-                pubsub = self._backend.client.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._backend.pubsub()
                 await pubsub.subscribe(self.channel)
                 await pubsub.get_message(timeout=1.0, ignore_subscribe_messages=False)
                 if not first:

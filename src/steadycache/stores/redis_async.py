@@ -92,6 +92,7 @@ class AsyncRedisBackend:
             cluster = isinstance(client, RedisCluster)
         self.client = client
         self.is_cluster = cluster
+        self._command_timeout = command_timeout
         self.key_prefix = key_prefix
         self.breaker = CircuitBreaker(breaker_failures, breaker_reset, clock)
         self.errors = 0
@@ -160,6 +161,40 @@ class AsyncRedisBackend:
     def recent_server_stats(self) -> dict[str, int]:
         """The last ``server_stats`` read (stats snapshots are synchronous)."""
         return self._server_stats
+
+    def pubsub(self) -> Any:
+        """A pub/sub object. ``redis.asyncio``'s cluster client has none, but a cluster
+        broadcasts classic PUBLISH to every node, so one node's subscription hears all."""
+        if not self.is_cluster:
+            return self.client.pubsub(ignore_subscribe_messages=True)
+        import random
+
+        import redis.asyncio as aioredis
+
+        node = random.choice(self.client.get_nodes())  # another node after a reconnect
+        connection = aioredis.Redis(
+            host=node.host,
+            port=node.port,
+            socket_timeout=self._command_timeout,
+            socket_connect_timeout=self._command_timeout,
+        )
+        return connection.pubsub(ignore_subscribe_messages=True)
+
+    async def publish(self, channel: str, message: str) -> None:
+        """PUBLISH behind the breaker (any node of a cluster)."""
+        if self.is_cluster:
+            from redis.asyncio.cluster import RedisCluster
+
+            await self.call(
+                "PUBLISH",
+                self.client.execute_command,
+                "PUBLISH",
+                channel,
+                message,
+                target_nodes=RedisCluster.RANDOM,
+            )
+        else:
+            await self.call("PUBLISH", self.client.publish, channel, message)
 
     def backplane(self) -> Any:
         """The pub/sub backplane of this deployment, started on first use (needs a loop)."""
