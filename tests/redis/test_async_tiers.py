@@ -154,7 +154,7 @@ async def test_async_kill_redis_keeps_answering(redis_server: RedisServer) -> No
         await runner
         assert errors == []
         assert down > 50
-        assert ns.store.fallbacks > 0  # type: ignore[attr-defined]
+        assert getattr(ns.store, "fallbacks", 0) > 0
         backplane = cache._redis.backplane()  # type: ignore[union-attr]
         assert backplane.resyncs >= 1
 
