@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -130,15 +131,18 @@ async def test_async_kill_redis_keeps_answering(redis_server: RedisServer) -> No
         answered = 0
         errors: list[BaseException] = []
 
-        async def load_for(key: int) -> int:
-            return key
+        def load_for(key: int) -> Callable[[], Awaitable[int]]:
+            async def load() -> int:
+                return key
+
+            return load
 
         async def traffic(until: float) -> None:
             nonlocal answered
             i = 0
             while time.monotonic() < until:
                 try:
-                    assert await ns.get_or_load(i % 10, lambda k=i % 10: load_for(k)) == i % 10
+                    assert await ns.get_or_load(i % 10, load_for(i % 10)) == i % 10
                     answered += 1
                 except BaseException as exc:
                     errors.append(exc)
