@@ -7,6 +7,9 @@ import steadycache
 EXPECTED = {
     "AsyncCache",
     "AsyncNamespace",
+    "AsyncRedisBackend",
+    "RedisBackend",
+    "SharedTiers",
     "AsyncStore",
     "Cache",
     "CacheAside",

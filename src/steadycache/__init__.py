@@ -44,6 +44,7 @@ from steadycache.policy import (
     Scope,
     Security,
     Sensitivity,
+    SharedTiers,
     SingleFlight,
     Sizing,
     StaleIfError,
@@ -54,12 +55,15 @@ from steadycache.policy import (
 from steadycache.stampede.warm import WarmReport
 from steadycache.stores.base import AsyncStore, Store, StoreStats
 from steadycache.stores.memory import MemoryStore
+from steadycache.stores.redis_async import AsyncRedisBackend
+from steadycache.stores.redis_backend import RedisBackend
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncCache",
     "AsyncNamespace",
+    "AsyncRedisBackend",
     "AsyncStore",
     "Cache",
     "CacheAside",
@@ -87,11 +91,13 @@ __all__ = [
     "OriginOverloaded",
     "Policy",
     "ReadThrough",
+    "RedisBackend",
     "RefreshAhead",
     "Scope",
     "Security",
     "Sensitivity",
     "SerializationError",
+    "SharedTiers",
     "SingleFlight",
     "Sizing",
     "StaleIfError",

@@ -7,7 +7,13 @@ import redis
 from steadycache import Cache, Eviction, Policy, ReadThrough, Stampede, Ttl
 from steadycache.policy import SharedTiers
 from steadycache.stores.redis_backend import RedisBackend
-from tests.redis_servers import RedisServer
+from tests.redis_servers import RedisClusterProcesses, RedisServer
+
+
+def cluster_url(cluster: RedisClusterProcesses) -> str:
+    """A steadycache cluster URL naming every node as a seed, so any one may die."""
+    seeds = ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+    return f"redis+cluster://{seeds}"
 
 
 def configure_as_cache(*servers: RedisServer) -> None:

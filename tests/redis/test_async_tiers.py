@@ -12,7 +12,7 @@ from steadycache import AsyncCache, ConfigurationError, Entry, Policy, StoreErro
 from steadycache.codecs import JsonCodec
 from steadycache.policy import SharedTiers
 from steadycache.stores.redis_async import AsyncRedisBackend, AsyncRedisStore
-from tests.redis.helpers import configure_as_cache, shared_policy
+from tests.redis.helpers import cluster_url, configure_as_cache, shared_policy
 from tests.redis_servers import RedisClusterProcesses, RedisServer
 
 
@@ -175,7 +175,7 @@ async def test_async_store_error_when_asked(redis_server: RedisServer) -> None:
 
 
 async def test_async_cluster(redis_cluster: RedisClusterProcesses) -> None:
-    url = redis_cluster.url.replace("redis://", "redis+cluster://", 1)
+    url = cluster_url(redis_cluster)
     async with async_cache_on(url) as cache:
         ns = cache.namespace("c", shared_policy())
         await ns.set_many({f"k{i}": i for i in range(30)})

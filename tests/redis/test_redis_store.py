@@ -12,7 +12,7 @@ from steadycache.stores.base import Store
 from steadycache.stores.redis import RedisStore
 from steadycache.stores.redis_backend import RedisBackend
 from tests.conftest import ManualClock
-from tests.redis.helpers import configure_as_cache
+from tests.redis.helpers import cluster_url, configure_as_cache
 from tests.redis_servers import RedisClusterProcesses, ReplicaPair
 from tests.stores.conformance import StoreConformance, make_entry
 
@@ -39,7 +39,7 @@ class TestStandalone(RedisConformance):
 class TestCluster(RedisConformance):
     @pytest.fixture(autouse=True)
     def _backend(self, redis_cluster: RedisClusterProcesses) -> None:
-        self.url = redis_cluster.url.replace("redis://", "redis+cluster://", 1)
+        self.url = cluster_url(redis_cluster)
 
 
 class TestReplicated(RedisConformance):

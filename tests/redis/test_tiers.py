@@ -10,7 +10,7 @@ import pytest
 
 from steadycache import Cache, ConfigurationError, LoaderError, Policy, StaleIfError, Stampede, Ttl
 from steadycache.policy import SharedTiers
-from tests.redis.helpers import cache_on, shared_policy
+from tests.redis.helpers import cache_on, cluster_url, shared_policy
 from tests.redis_servers import RedisClusterProcesses
 
 
@@ -181,7 +181,7 @@ def test_refresh_ahead_runs_in_one_process_only(standalone_url: str) -> None:
 
 
 def test_cluster_two_tiers_and_leases(redis_cluster: RedisClusterProcesses) -> None:
-    url = redis_cluster.url.replace("redis://", "redis+cluster://", 1)
+    url = cluster_url(redis_cluster)
     with cache_on(url) as first, cache_on(url) as second:
         a = first.namespace("c", shared_policy())
         b = second.namespace("c", shared_policy())

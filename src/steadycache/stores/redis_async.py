@@ -50,9 +50,10 @@ def make_async_client(
         "socket_connect_timeout": connect_timeout,
     }
     if parsed.kind == "cluster":
-        from redis.asyncio.cluster import RedisCluster
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-        return RedisCluster.from_url(parsed.url, **options), True
+        seeds = [ClusterNode(host, port) for host, port in parsed.sentinels]
+        return RedisCluster.from_url(parsed.url, startup_nodes=seeds, **options), True
     if parsed.kind == "sentinel":
         from redis.asyncio.sentinel import Sentinel
 
@@ -117,7 +118,11 @@ class AsyncRedisBackend:
             self.breaker.record(failed=False)
             self.errors += 1
             raise StoreError(f"redis {operation} refused: {exc!r}") from exc
-        except (exceptions.RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:
+            # Connection errors, timeouts, and what a cluster client raises mid-failover
+            # (RedisClusterException is not a RedisError; redis-py can even raise
+            # AttributeError on a connection torn down under it): all are store failures,
+            # counted, chained and turned into StoreError, never the caller's problem.
             self.breaker.record(failed=True)
             self.errors += 1
             raise StoreError(f"redis {operation} failed: {exc!r}") from exc

@@ -50,6 +50,7 @@ class RedisUrl:
 
     kind: str  # "single", "cluster" or "sentinel"
     url: str  # for single and cluster: a URL redis-py's from_url understands
+    #: Sentinel addresses, or a cluster's seed nodes.
     sentinels: tuple[tuple[str, int], ...] = ()
     service: str = ""
     db: int = 0
@@ -61,7 +62,14 @@ def parse_url(url: str) -> RedisUrl:
     parts = urlsplit(url)
     scheme = parts.scheme
     if scheme in ("redis+cluster", "rediss+cluster"):
-        return RedisUrl("cluster", url.replace("+cluster", "", 1))
+        # Several seeds (host:port,host:port) survive the loss of any one seed node.
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        seeds = []
+        for host_port in netloc.split(","):
+            host, _, port = host_port.partition(":")
+            seeds.append((host, int(port or 6379)))
+        first = url.replace("+cluster", "", 1).replace(netloc, netloc.split(",")[0], 1)
+        return RedisUrl("cluster", first, sentinels=tuple(seeds))
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         hosts = []
         for host_port in parts.netloc.rsplit("@", 1)[-1].split(","):
@@ -99,9 +107,11 @@ def make_client(url: str, *, command_timeout: float, connect_timeout: float) -> 
         "socket_connect_timeout": connect_timeout,
     }
     if parsed.kind == "cluster":
-        from redis.cluster import RedisCluster
+        from redis.cluster import ClusterNode, RedisCluster
 
-        return RedisCluster.from_url(parsed.url, **options), True  # type: ignore[no-untyped-call]
+        seeds = [ClusterNode(host, port) for host, port in parsed.sentinels]  # type: ignore[no-untyped-call]
+        client = RedisCluster.from_url(parsed.url, startup_nodes=seeds, **options)  # type: ignore[no-untyped-call]
+        return client, True
     if parsed.kind == "sentinel":
         from redis.sentinel import Sentinel
 
@@ -171,7 +181,11 @@ class RedisBackend:
             self.breaker.record(failed=False)
             self.errors += 1
             raise StoreError(f"redis {operation} refused: {exc!r}") from exc
-        except (exceptions.RedisError, OSError) as exc:
+        except Exception as exc:
+            # Connection errors, timeouts, and what a cluster client raises mid-failover
+            # (RedisClusterException is not a RedisError; redis-py can even raise
+            # AttributeError on a connection torn down under it): all are store failures,
+            # counted, chained and turned into StoreError, never the caller's problem.
             self.breaker.record(failed=True)
             self.errors += 1
             raise StoreError(f"redis {operation} failed: {exc!r}") from exc
