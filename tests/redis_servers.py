@@ -63,12 +63,18 @@ class PortInUseError(RedisProcessError):
 
 
 def find_binary(name: str) -> str:
-    path = shutil.which(name)
+    """The path of ``redis-server`` or ``redis-cli``.
+
+    ``STEADYCACHE_REDIS_SERVER`` / ``STEADYCACHE_REDIS_CLI`` name another binary, so the same
+    fixtures can run the suite against a Redis-compatible server such as Valkey.
+    """
+    override = os.environ.get("STEADYCACHE_" + name.upper().replace("-", "_"))
+    path = shutil.which(override or name)
     if path is None:
         # Fail, not skip: the Redis tests are part of the suite, a missing binary is a broken setup.
         raise RedisProcessError(
-            f"{name} is not on PATH; install Redis (Debian package redis-server, which also "
-            f"provides redis-cli) to run the Redis tests"
+            f"{override or name} is not on PATH; install Redis (Debian package redis-server, "
+            f"which also provides redis-cli) to run the Redis tests"
         )
     return path
 
@@ -704,10 +710,13 @@ class SentinelGroup:
     """
 
     def __init__(
-        self, root: Path, *, count: int = 3, service_name: str = "steady", quorum: int = 1
+        self, root: Path, *, count: int = 3, service_name: str = "steady", quorum: int | None = None
     ) -> None:
         self.service_name = service_name
-        self.quorum = quorum
+        # A majority, as in production. With quorum 1 and a 1 s down-after, one sentinel whose
+        # fresh link after a switch-master is slow to get its first PING reply (it reconnects at
+        # most once a second) declares the new primary down alone and fails it straight back.
+        self.quorum = quorum if quorum is not None else count // 2 + 1
         self.pair = ReplicaPair(root, name="sentinel-pair")
         self.sentinels = [
             RedisServer(root, name=f"sentinel{index}", sentinel=True) for index in range(count)

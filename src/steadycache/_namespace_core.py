@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -28,7 +29,7 @@ from steadycache._core.freshness import (
 )
 from steadycache._core.keys import KeyBuilder
 from steadycache.codecs import Codec, codec_for
-from steadycache.errors import ValueTooLargeError
+from steadycache.errors import ConfigurationError, ValueTooLargeError
 from steadycache.observability.stats import (
     NamespaceCounters,
     NamespaceStats,
@@ -58,6 +59,8 @@ ENTRY_OVERHEAD_BYTES: Final = 64
 _REFRESH_BACKOFF_BASE: Final = 0.25
 _REFRESH_BACKOFF_CAP: Final = 30.0
 _REFRESH_BACKOFF_KEYS: Final = 10_000
+# How far an injected clock may be from wall time when entries go to a shared server.
+_MAX_CLOCK_SKEW: Final = 300.0
 
 
 class TraceSink(Protocol):
@@ -268,8 +271,22 @@ def store_for(policy: Policy, clock: Clock) -> Store:
     )
 
 
+def check_wall_clock(name: str, clock: Clock) -> None:
+    """A shared tier expires entries by the server's wall clock (``PXAT stale_until``) and
+    orders versions by time across processes: the cache's clock must be wall time."""
+    skew = abs(clock() - time.time())
+    if skew > _MAX_CLOCK_SKEW:
+        raise ConfigurationError(
+            "consistency",
+            f"namespace {name!r} uses SharedTiers but the cache's clock is {skew:.0f}s away from "
+            "wall time; Redis would expire entries at the wrong moment. Use a wall clock "
+            "(time.time) for caches with shared tiers",
+        )
+
+
 def shared_store_for(name: str, policy: Policy, backend: RedisBackend, clock: Clock) -> Store:
     """The namespace's two tiers: its own L1 and the shared Redis L2, with the backplane."""
+    check_wall_clock(name, clock)
     from steadycache.policy import SharedTiers
     from steadycache.stores.redis import RedisStore
     from steadycache.stores.tiered import TieredStore
@@ -299,6 +316,7 @@ def async_shared_store_for(
     name: str, policy: Policy, backend: AsyncRedisBackend, clock: Clock
 ) -> AsyncStore:
     """The asyncio two tiers: the namespace's L1 and the shared L2 (see ``shared_store_for``)."""
+    check_wall_clock(name, clock)
     from steadycache.policy import SharedTiers
     from steadycache.stores.redis_async import AsyncRedisStore
     from steadycache.stores.tiered_async import AsyncTieredStore

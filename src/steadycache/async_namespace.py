@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
 from steadycache._core.freshness import LOAD, SERVE
+from steadycache._namespace_base import NamespaceBase
 from steadycache._namespace_core import NamespaceCore, Scope, logger
-from steadycache._signals import RefreshSkipped, ServedStale, ttl_seconds
+from steadycache._signals import RefreshSkipped, ServedStale
 from steadycache.errors import (
     LoaderError,
     LoadTimeoutError,
@@ -21,11 +22,7 @@ from steadycache.errors import (
     StoreError,
     UsageError,
 )
-from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
-from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
 from steadycache.stampede.origin import AsyncOriginLimiter
-from steadycache.stampede.refresh_ahead import RefreshSchedule
 from steadycache.stampede.single_flight import AsyncFlightTable
 from steadycache.stampede.warm import WarmReport, run_warm_up_async
 from steadycache.stores.base import AsyncStore, Store
@@ -37,65 +34,18 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class AsyncNamespace:
+class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[Any]]]):
     """One namespace for asyncio code. Use it from one event loop."""
 
     def __init__(self, core: NamespaceCore, store: Store | AsyncStore, cache: AsyncCache) -> None:
-        self._core = core
-        self._store = store
+        limit = core.policy.stampede.origin_limit
+        limiter = None if limit is None else AsyncOriginLimiter(core.name, limit, core.clock)
+        super().__init__(core, store, limiter)
+        self._cache = cache
+        self._flights = AsyncFlightTable()
         # Exactly one of these is set: the hot path tests it instead of awaiting a no-op.
         self._local: Store | None = store if store.in_process else None  # type: ignore[assignment]
         self._remote: AsyncStore | None = None if self._local is not None else store  # type: ignore[assignment]
-        self._cache = cache
-        self._flights = AsyncFlightTable()
-        policy = core.policy
-        stampede = policy.stampede
-        self._limiter = (
-            AsyncOriginLimiter(core.name, stampede.origin_limit, cache._clock)
-            if stampede.origin_limit is not None
-            else None
-        )
-        self._timeouts = stampede.timeouts
-        consistency = policy.consistency
-        # Fleet-wide single-flight: only when the store is shared and can hold leases.
-        self._leases: Any = (
-            store
-            if isinstance(consistency, SharedTiers)
-            and consistency.leases
-            and hasattr(store, "acquire_lease")
-            else None
-        )
-        self._lease_ttl = consistency.lease_ttl if isinstance(consistency, SharedTiers) else 0.0
-        self._schedule = (
-            RefreshSchedule(
-                stampede.refresh_ahead,
-                policy.invalidation.ttl.seconds,
-                policy.eviction.max_entries or 100_000,
-            )
-            if stampede.refresh_ahead is not None
-            else None
-        )
-        warm_up = policy.warm_up
-        self._warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
-        self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
-        self._next_snapshot = cache._clock() + (
-            self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
-        )
-
-    @property
-    def name(self) -> str:
-        """The namespace's name."""
-        return self._core.name
-
-    @property
-    def policy(self) -> Policy:
-        """The ten decisions this namespace runs with."""
-        return self._core.policy
-
-    @property
-    def store(self) -> Store | AsyncStore:
-        """The store holding this namespace's entries."""
-        return self._store
 
     async def _fetch(self, stored: str) -> Entry | None:
         if self._local is not None:
@@ -224,23 +174,13 @@ class AsyncNamespace:
         now = core.clock()
         entry = local.get(stored, now) if local is not None else await self._fetch(stored)
         action = core.classify(stored, entry, now)
-        if self._tracker is not None:
-            self._tracker.touch(stored, key, scope)
-            self._cache._ensure_maintenance()
-        if self._schedule is not None:
-            self._schedule.read(
-                stored,
-                loader,
-                ttl_seconds(ttl),
-                tuple(tags),
-                self._cache._clock(),
-                None if entry is None else (entry.stored_at, entry.fresh_until),
-            )
+        if self._watches_reads:
+            self._note_read(stored, key, scope, loader, ttl, tags, entry)
             self._cache._ensure_maintenance()
         if action is SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not LOAD:
-            self._refresh_in_background(stored, loader, ttl, tags)
+            self._refresh_in_background(stored, loader, ttl, tags, entry.stored_at)  # type: ignore[union-attr]
             return entry.value  # type: ignore[union-attr, no-any-return]
         return await self._load(stored, loader, entry, ttl, tags)
 
@@ -308,6 +248,12 @@ class AsyncNamespace:
                 logger.warning("lease unavailable, loading without it: %s", error)
                 return await self._run_loader(stored, loader, stale, ttl, tags)
             if token is not None:
+                seen = stale.stored_at if stale is not None else float("-inf")
+                current = await self._shared_or_none(stored)
+                if self._fresher_than(current, seen):
+                    # Written by another process between our read and our lease.
+                    await self._release_lease(stored, token)
+                    return current.value  # type: ignore[union-attr, no-any-return]
                 return await self._run_loader(stored, loader, stale, ttl, tags, lease=token)
             core.counters.lease_waits += 1
             if stale is not None and stale.stale_until > self._cache._clock():
@@ -331,6 +277,14 @@ class AsyncNamespace:
                     f"namespace {core.name!r}, key {stored!r}: another process held the "
                     "lease and produced no value in time"
                 )
+
+    async def _shared_or_none(self, stored: str) -> Entry | None:
+        try:
+            return await self._leases.get_shared(stored)  # type: ignore[no-any-return]
+        except StoreError as error:
+            self._core.counters.store_errors += 1
+            logger.warning("shared tier unavailable after winning a lease: %s", error)
+            return None
 
     async def _run_loader(
         self,
@@ -481,6 +435,7 @@ class AsyncNamespace:
         loader: Callable[[], Awaitable[Any]],
         ttl: Duration | None,
         tags: Iterable[str],
+        seen_stored_at: float,
     ) -> None:
         blocked_until = self._core.refresh_blocked_until(stored)
         if blocked_until is not None:
@@ -503,8 +458,13 @@ class AsyncNamespace:
                     except StoreError as error:
                         logger.warning("refresh without lease (shared tier failed): %s", error)
                     else:
-                        if lease is None:
-                            # Another process is refreshing this key: one refresh per fleet.
+                        if lease is None or self._fresher_than(
+                            await self._shared_or_none(stored), seen_stored_at
+                        ):
+                            # Another process is refreshing, or has just refreshed, this
+                            # key: one refresh per fleet.
+                            if lease is not None:
+                                await self._release_lease(stored, lease)
                             self._core.counters.refreshes_skipped += 1
                             flight.fail(RefreshSkipped())
                             return
@@ -523,32 +483,6 @@ class AsyncNamespace:
 
     # --- refresh-ahead and cold start --------------------------------------------------
 
-    def _maintain(self, now: float) -> None:
-        """One pass of the maintenance task: due refreshes and the periodic snapshot."""
-        if self._schedule is not None:
-            for stored, tracked in self._schedule.due(now):
-                self._core.counters.refresh_ahead += 1
-                self._refresh_in_background(stored, tracked.loader, tracked.ttl, tracked.tags)
-        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
-            self._next_snapshot = now + self._warm_up.snapshot_interval
-            self.snapshot_hot_keys()
-
-    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
-        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
-        if self._tracker is None:
-            raise UsageError(
-                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
-            )
-        return self._tracker.top(n)
-
-    def snapshot_hot_keys(self) -> int:
-        """Write the hot-key snapshot now (also periodically and at close); keys written."""
-        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
-            return 0
-        hot = self._tracker.top()
-        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
-        return len(hot)
-
     async def warm(
         self,
         items: Iterable[tuple[object, Callable[[], Awaitable[Any]]]] | None = None,
@@ -559,18 +493,7 @@ class AsyncNamespace:
         deadline: float | None = None,
     ) -> WarmReport:
         """Load keys before traffic arrives (see ``Namespace.warm``)."""
-        settings = self._warm_up or HotKeyWarmUp()
-        if items is None:
-            if loader_for is None or not settings.snapshot_path:
-                raise UsageError(
-                    "warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path"
-                )
-            work: list[tuple[object, Any, Callable[[], Awaitable[Any]]]] = [
-                (key, scope, loader_for(key, scope))
-                for key, scope in read_snapshot(settings.snapshot_path, self.name)
-            ]
-        else:
-            work = [(key, None, loader) for key, loader in items]
+        settings, work = self._warm_plan(items, loader_for)
         return await run_warm_up_async(
             self,
             work,
@@ -580,11 +503,3 @@ class AsyncNamespace:
             target=settings.target,
             readiness=self._cache.readiness,
         )
-
-    def stats(self) -> NamespaceStats:
-        """Counters of this namespace and of its store tier(s)."""
-        if self._limiter is not None:
-            self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
-        tier_stats = getattr(self._store, "tier_stats", None)
-        tiers = tier_stats() if tier_stats is not None else (self._store.stats(),)
-        return self._core.stats(tiers)

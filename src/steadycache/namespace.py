@@ -17,27 +17,23 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
 from steadycache._core.freshness import LOAD, SERVE
+from steadycache._namespace_base import NamespaceBase
 from steadycache._namespace_core import (
     NamespaceCore,
     Scope,
     logger,
 )
-from steadycache._signals import RefreshSkipped, ServedStale, ttl_seconds
+from steadycache._signals import RefreshSkipped, ServedStale
 from steadycache.errors import (
     LoaderError,
     LoadTimeoutError,
     OriginOverloaded,
     StoreError,
-    UsageError,
 )
-from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
-from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
 from steadycache.stampede.origin import OriginLimiter
-from steadycache.stampede.refresh_ahead import RefreshSchedule
 from steadycache.stampede.single_flight import FlightTable
 from steadycache.stampede.warm import WarmReport, run_warm_up
-from steadycache.stores.base import LeaseStore, Store
+from steadycache.stores.base import Store
 
 if TYPE_CHECKING:
     from steadycache.cache import Cache
@@ -51,62 +47,15 @@ _REFRESH_WORKERS = 4
 _TIMED_LOAD_WORKERS = 32
 
 
-class Namespace:
+class Namespace(NamespaceBase[Store, Callable[[], Any]]):
     """One namespace: a policy, a key builder, a store and its counters (thread-safe)."""
 
     def __init__(self, core: NamespaceCore, store: Store, cache: Cache) -> None:
-        self._core = core
-        self._store = store
+        limit = core.policy.stampede.origin_limit
+        limiter = None if limit is None else OriginLimiter(core.name, limit, core.clock)
+        super().__init__(core, store, limiter)
         self._cache = cache
         self._flights = FlightTable()
-        policy = core.policy
-        stampede = policy.stampede
-        self._limiter = (
-            OriginLimiter(core.name, stampede.origin_limit, cache._clock)
-            if stampede.origin_limit is not None
-            else None
-        )
-        self._timeouts = stampede.timeouts
-        consistency = policy.consistency
-        # Fleet-wide single-flight: only when the store is shared and can hold leases.
-        self._leases: LeaseStore | None = (
-            store
-            if isinstance(consistency, SharedTiers)
-            and consistency.leases
-            and isinstance(store, LeaseStore)
-            else None
-        )
-        self._lease_ttl = consistency.lease_ttl if isinstance(consistency, SharedTiers) else 0.0
-        self._schedule = (
-            RefreshSchedule(
-                stampede.refresh_ahead,
-                policy.invalidation.ttl.seconds,
-                policy.eviction.max_entries or 100_000,
-            )
-            if stampede.refresh_ahead is not None
-            else None
-        )
-        warm_up = policy.warm_up
-        self._warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
-        self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
-        self._next_snapshot = cache._clock() + (
-            self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
-        )
-
-    @property
-    def name(self) -> str:
-        """The namespace's name (the first part of every stored key)."""
-        return self._core.name
-
-    @property
-    def policy(self) -> Policy:
-        """The ten decisions this namespace runs with."""
-        return self._core.policy
-
-    @property
-    def store(self) -> Store:
-        """The store holding this namespace's entries."""
-        return self._store
 
     # --- cache-aside ------------------------------------------------------------------
 
@@ -212,21 +161,12 @@ class Namespace:
         now = core.clock()
         entry = self._store.get(stored, now)
         action = core.classify(stored, entry, now)
-        if self._tracker is not None:
-            self._tracker.touch(stored, key, scope)
-        if self._schedule is not None:
-            self._schedule.read(
-                stored,
-                loader,
-                ttl_seconds(ttl),
-                tuple(tags),
-                self._cache._clock(),
-                None if entry is None else (entry.stored_at, entry.fresh_until),
-            )
+        if self._watches_reads:
+            self._note_read(stored, key, scope, loader, ttl, tags, entry)
         if action is SERVE:
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not LOAD:
-            self._refresh_in_background(stored, loader, ttl, tags)
+            self._refresh_in_background(stored, loader, ttl, tags, entry.stored_at)  # type: ignore[union-attr]
             return entry.value  # type: ignore[union-attr, no-any-return]
         return self._load(stored, loader, entry, ttl, tags)
 
@@ -302,6 +242,12 @@ class Namespace:
                 logger.warning("lease unavailable, loading without it: %s", error)
                 return self._run_loader(stored, loader, stale, ttl, tags)
             if token is not None:
+                seen = stale.stored_at if stale is not None else float("-inf")
+                current = self._shared_or_none(stored)
+                if self._fresher_than(current, seen):
+                    # Written by another process between our read and our lease.
+                    self._release_lease(stored, token)
+                    return current.value  # type: ignore[union-attr, no-any-return]
                 return self._run_loader(stored, loader, stale, ttl, tags, lease=token)
             core.counters.lease_waits += 1
             if stale is not None and stale.stale_until > self._cache._clock():
@@ -325,6 +271,14 @@ class Namespace:
                     f"namespace {core.name!r}, key {stored!r}: another process held the "
                     "lease and produced no value in time"
                 )
+
+    def _shared_or_none(self, stored: str) -> Entry | None:
+        try:
+            return self._leases.get_shared(stored)  # type: ignore[no-any-return]
+        except StoreError as error:
+            self._core.counters.store_errors += 1
+            logger.warning("shared tier unavailable after winning a lease: %s", error)
+            return None
 
     def _run_loader(
         self,
@@ -469,7 +423,12 @@ class Namespace:
         self._store_loaded(stored, done.result(), ttl, tags, elapsed)
 
     def _refresh_in_background(
-        self, stored: str, loader: Callable[[], Any], ttl: Duration | None, tags: Iterable[str]
+        self,
+        stored: str,
+        loader: Callable[[], Any],
+        ttl: Duration | None,
+        tags: Iterable[str],
+        seen_stored_at: float,
     ) -> None:
         blocked_until = self._core.refresh_blocked_until(stored)
         if blocked_until is not None:
@@ -492,8 +451,13 @@ class Namespace:
                     except StoreError as error:
                         logger.warning("refresh without lease (shared tier failed): %s", error)
                     else:
-                        if lease is None:
-                            # Another process is refreshing this key: one refresh per fleet.
+                        if lease is None or self._fresher_than(
+                            self._shared_or_none(stored), seen_stored_at
+                        ):
+                            # Another process is refreshing, or has just refreshed, this
+                            # key: one refresh per fleet.
+                            if lease is not None:
+                                self._release_lease(stored, lease)
                             self._core.counters.refreshes_skipped += 1
                             flight.fail(RefreshSkipped())
                             return
@@ -511,32 +475,6 @@ class Namespace:
 
     # --- refresh-ahead and cold start --------------------------------------------------
 
-    def _maintain(self, now: float) -> None:
-        """One pass of the maintenance worker: due refreshes and the periodic snapshot."""
-        if self._schedule is not None:
-            for stored, tracked in self._schedule.due(now):
-                self._core.counters.refresh_ahead += 1
-                self._refresh_in_background(stored, tracked.loader, tracked.ttl, tracked.tags)
-        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
-            self._next_snapshot = now + self._warm_up.snapshot_interval
-            self.snapshot_hot_keys()
-
-    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
-        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
-        if self._tracker is None:
-            raise UsageError(
-                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
-            )
-        return self._tracker.top(n)
-
-    def snapshot_hot_keys(self) -> int:
-        """Write the hot-key snapshot now (also done periodically and at close); keys written."""
-        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
-            return 0
-        hot = self._tracker.top()
-        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
-        return len(hot)
-
     def warm(
         self,
         items: Iterable[tuple[object, Callable[[], Any]]] | None = None,
@@ -553,18 +491,7 @@ class Namespace:
         loads run at once, at most ``rate`` start per second; loading stops at ``deadline``
         seconds. ``cache.readiness`` turns ready at the warm-up's target or deadline.
         """
-        settings = self._warm_up or HotKeyWarmUp()
-        if items is None:
-            if loader_for is None or not settings.snapshot_path:
-                raise UsageError(
-                    "warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path"
-                )
-            work: list[tuple[object, Any, Callable[[], Any]]] = [
-                (key, scope, loader_for(key, scope))
-                for key, scope in read_snapshot(settings.snapshot_path, self.name)
-            ]
-        else:
-            work = [(key, None, loader) for key, loader in items]
+        settings, work = self._warm_plan(items, loader_for)
         return run_warm_up(
             self,
             work,
@@ -576,11 +503,3 @@ class Namespace:
         )
 
     # --- observability ----------------------------------------------------------------
-
-    def stats(self) -> NamespaceStats:
-        """Counters of this namespace and of its store tier(s)."""
-        if self._limiter is not None:
-            self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
-        tier_stats = getattr(self._store, "tier_stats", None)
-        tiers = tier_stats() if tier_stats is not None else (self._store.stats(),)
-        return self._core.stats(tiers)

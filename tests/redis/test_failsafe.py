@@ -137,14 +137,15 @@ def test_cluster_primary_failover_under_load(redis_cluster: RedisClusterProcesse
         shared = ns.store.shared  # type: ignore[attr-defined]
         stored = ns._core.key("after-failover", None)
         deadline = time.monotonic() + 10
+        seen: list[str] = []
         while True:
-            ns.set("after-failover", 1)
             try:
+                shared.set(stored, ns._core.make_entry(1))
                 if shared.get(stored) is not None:
                     break
-            except StoreError:
-                pass  # still rediscovering the slots
-            assert time.monotonic() < deadline, "the cluster client did not recover"
+            except StoreError as error:  # still rediscovering the slots
+                seen.append(repr(error.__cause__) + repr(error))
+            assert time.monotonic() < deadline, f"the cluster client did not recover: {seen[-3:]}"
             time.sleep(0.1)
 
 

@@ -8,7 +8,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from steadycache import Cache, ConfigurationError, LoaderError, Policy, StaleIfError, Stampede, Ttl
+from steadycache import (
+    Cache,
+    ConfigurationError,
+    LoaderError,
+    Policy,
+    RedisBackend,
+    StaleIfError,
+    Stampede,
+    Ttl,
+)
 from steadycache.policy import SharedTiers
 from tests.redis.helpers import cache_on, cluster_url, shared_policy
 from tests.redis_servers import RedisClusterProcesses
@@ -220,3 +229,32 @@ def test_server_evictions_and_memory_sit_beside_client_counters(standalone_url: 
         assert l2.evictions >= 0
         assert set(l2.server_wide) == {"evictions", "expirations", "bytes"}
         assert l1.server_wide == ()
+
+
+def test_shared_tiers_need_a_wall_clock(standalone_url: str) -> None:
+    cache = Cache(redis=RedisBackend(standalone_url), clock=lambda: 60.0)
+    with pytest.raises(ConfigurationError, match="wall time"):
+        cache.namespace("x", shared_policy())
+    cache.close()
+
+
+def test_a_lease_won_just_after_another_process_loaded_does_not_load_again(
+    standalone_url: str,
+) -> None:
+    with cache_on(standalone_url) as first, cache_on(standalone_url) as second:
+        a = first.namespace("hot", shared_policy())
+        b = second.namespace("hot", shared_policy())
+        stored = b._core.key("k", None)
+        assert b.get("k") is None  # b decides to load: nothing there
+        a.get_or_load("k", lambda: "loaded by a")  # a loads first and releases its lease
+        calls = 0
+
+        def load() -> str:
+            nonlocal calls
+            calls += 1
+            return "loaded by b"
+
+        # b now wins the free lease: it must find a's fresh value instead of loading again.
+        assert b._load_with_lease(stored, load, None, None, ()) == "loaded by a"
+        assert calls == 0
+        assert not b.store.lease_held(stored)  # type: ignore[attr-defined]

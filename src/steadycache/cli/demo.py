@@ -12,6 +12,7 @@ from rich.console import Console
 
 from steadycache.cli import app
 from steadycache.demo import QUICK, SCENARIO_NAMES, DemoConfig, run_demo
+from steadycache.demo.redis_tier import RedisSetupError
 from steadycache.demo.report import print_json, render
 
 
@@ -50,9 +51,33 @@ def demo(
             help=f"Run only this scenario (repeatable): {', '.join(SCENARIO_NAMES)}.",
         ),
     ] = None,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            "--redis",
+            metavar="URL",
+            help="Share an L2 on this Redis (redis://host:6379/15) between worker processes, "
+            "with leases; the demo writes under its own key prefix and deletes those keys.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            min=1,
+            help="Worker processes per scenario, each with its own pool of 10, splitting "
+            "the spike (N > 1 needs --redis).",
+        ),
+    ] = 1,
 ) -> None:
     """Reproduce the booking incident (hot keys expiring together under a spike) against a
     real database and pool, next to each fix and steadycache's defaults."""
+    if workers > 1 and redis is None:
+        raise typer.BadParameter(
+            "several workers share their cache through Redis: add --redis redis://HOST:PORT/DB",
+            param_hint="--workers",
+        )
     unknown = sorted(set(scenario or ()) - set(SCENARIO_NAMES))
     if unknown:
         raise typer.BadParameter(
@@ -72,7 +97,11 @@ def demo(
                 db_url=db,
                 scenarios=scenario,
                 progress=lambda name: status.update(f"running scenario {name}"),
+                redis_url=redis,
+                workers=workers,
             )
+    except RedisSetupError as exc:  # unreachable, or not a Redis URL
+        raise typer.BadParameter(str(exc), param_hint="--redis") from exc
     except ValueError as exc:  # a bad --db URL or a missing driver
         raise typer.BadParameter(str(exc), param_hint="--db") from exc
     if json_output:

@@ -1,6 +1,7 @@
 """The booking database behind the demo: workshops, bookings, one availability query.
 
-SQLite in a temporary directory by default (no server), PostgreSQL when given a URL. Both
+SQLite in a temporary directory by default (no server), PostgreSQL when given a URL. Worker
+processes of a fleet run attach to the same database with their own pool. Both
 sit behind the same SQLAlchemy ``QueuePool`` as the incident's service: 10 connections,
 no overflow, 1 s to get one. Every query is counted and gauged by the scenario's
 ``Recorder``, and a checkout that times out is counted as a pool timeout before the error
@@ -69,19 +70,29 @@ GROUP BY w.id, w.seats
 class BookingDatabase:
     """A seeded booking database and its pool; ``availability`` is the query being cached."""
 
-    def __init__(self, url: str | None = None, *, workshops: int, bookings: int) -> None:
+    def __init__(
+        self, url: str | None = None, *, workshops: int, bookings: int, seed: bool = True
+    ) -> None:
         self._tempdir: Path | None = None
+        # A fleet worker attaches (seed=False) to the database its parent seeded: it must
+        # neither reseed it nor remove it when it leaves.
+        self._owner = seed
         if url is None:
+            if not seed:
+                raise ValueError("attaching to a demo database needs its URL")
             self._tempdir = Path(tempfile.mkdtemp(prefix="steadycache-demo-"))
             url = f"sqlite:///{self._tempdir / 'bookings.db'}"
+        elif seed:
+            url = _with_driver(url)
+        if url.startswith("sqlite"):
             # One pooled connection is used by one request thread at a time, but not
             # always the thread that opened it: SQLite must not refuse that.
             connect_args: dict[str, Any] = {"check_same_thread": False}
             self._prefix = ""
         else:
-            url = _with_driver(url)
             connect_args = {}
             self._prefix = f"{_PG_SCHEMA}."
+        #: The engine URL (driver included): what a worker process attaches to.
         self.url = url
         self.workshops = workshops
         self.engine: Engine = create_engine(
@@ -94,7 +105,8 @@ class BookingDatabase:
         )
         self.recorder = Recorder()
         self._query = text(_AVAILABILITY.format(p=self._prefix))
-        self._seed(workshops, bookings)
+        if seed:
+            self._seed(workshops, bookings)
 
     @property
     def kind(self) -> str:
@@ -152,7 +164,7 @@ class BookingDatabase:
 
     def close(self) -> None:
         """Release the pool and remove what the demo created (temp dir or schema)."""
-        if self._prefix:
+        if self._prefix and self._owner:
             with self.engine.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA IF EXISTS {_PG_SCHEMA} CASCADE"))
         self.engine.dispose()

@@ -3,6 +3,10 @@
 One ``Recorder`` per scenario, shared by the request threads, the cache's background
 threads and the database wrapper, so every counter is updated under one lock: a peak
 concurrency read without the lock could miss the very moment the pool ran dry.
+
+A fleet run (several worker processes) keeps one ``Recorder`` per process and adds a
+``FleetGauge`` in shared memory: summing per-process peaks would overstate the fleet's
+peak (they need not coincide), so queries in flight are counted across processes too.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from multiprocessing.context import BaseContext
+from typing import Any, Literal
 
 EventKind = Literal["request", "db_query", "error"]
 
@@ -26,6 +31,8 @@ class Recorder:
     peak_db_concurrency: int = 0
     #: ``(time.perf_counter(), kind)`` of every request end, query start and error.
     events: list[tuple[float, EventKind]] = field(default_factory=list)
+    #: Fleet runs: the cross-process gauge this process's queries are also counted in.
+    gauge: FleetGauge | None = None
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,9 +44,13 @@ class Recorder:
             self._in_flight += 1
             self.peak_db_concurrency = max(self.peak_db_concurrency, self._in_flight)
             self.events.append((now, "db_query"))
+        if self.gauge is not None:
+            self.gauge.started()
 
     def query_finished(self) -> None:
         """A running query ended (successfully or not)."""
+        if self.gauge is not None:
+            self.gauge.finished()
         with self._lock:
             self._in_flight -= 1
 
@@ -56,6 +67,45 @@ class Recorder:
             if failed:
                 self.errors += 1
                 self.events.append((now, "error"))
+
+
+class FleetGauge:
+    """Database queries in flight across worker processes, and their peak (shared memory).
+
+    Pass it to each ``Process`` at creation (shared memory is inherited, not sent). One
+    semaphore-guarded increment per query costs microseconds next to a query's
+    milliseconds, so the gauge does not slow the queries it measures.
+    """
+
+    def __init__(self, context: BaseContext) -> None:
+        self._lock = context.Lock()
+        self._in_flight: Any = context.RawValue("i", 0)
+        self._peak: Any = context.RawValue("i", 0)
+
+    def started(self) -> None:
+        with self._lock:
+            self._in_flight.value += 1
+            self._peak.value = max(self._peak.value, self._in_flight.value)
+
+    def finished(self) -> None:
+        with self._lock:
+            self._in_flight.value -= 1
+
+    @property
+    def peak(self) -> int:
+        """The most queries that ran at one moment, fleet-wide."""
+        with self._lock:
+            return int(self._peak.value)
+
+
+@dataclass(frozen=True)
+class FleetTotals:
+    """A fleet's database counters: per-process counts summed, the peak from the gauge."""
+
+    db_queries: int
+    peak_db_concurrency: int
+    pool_timeouts: int
+    errors: int
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

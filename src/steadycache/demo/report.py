@@ -14,6 +14,21 @@ from steadycache.demo.metrics import ScenarioResult
 
 
 @dataclass(frozen=True)
+class FleetInfo:
+    """A fleet run: how many worker processes, and the Redis they shared."""
+
+    workers: int
+    #: ``host:port/db``, credentials removed.
+    redis: str
+    maxmemory: int | None
+    maxmemory_policy: str | None
+    #: What the server runs with and what the demo decided about it (``redis_tier``).
+    note: str
+    #: FLUSHDB/FLUSHALL the server ran during the run (another client's): None if unknown.
+    flushes_during_run: int | None = 0
+
+
+@dataclass(frozen=True)
 class DemoReport:
     """All scenarios of one run, with what they ran against."""
 
@@ -22,10 +37,36 @@ class DemoReport:
     db_query_ms: float
     speed: float
     seconds: float
+    #: None for the single-process run (no Redis).
+    fleet: FleetInfo | None = None
 
     def as_json(self) -> str:
-        """``{"scenarios": [...]}``, the schema of ``steadycache demo --json``."""
-        return json.dumps({"scenarios": [result.as_json() for result in self.results]})
+        """``{"scenarios": [...]}``, the schema of ``steadycache demo --json``.
+
+        A fleet run adds ``"workers"`` and ``"redis"`` before ``"scenarios"``; the rows
+        keep the same keys, their counts then being fleet-wide totals.
+        """
+        document: dict[str, object] = {}
+        if self.fleet is not None:
+            document["workers"] = self.fleet.workers
+            document["redis"] = {
+                "server": self.fleet.redis,
+                "maxmemory": self.fleet.maxmemory,
+                "maxmemory_policy": self.fleet.maxmemory_policy,
+                "flushes_during_run": self.fleet.flushes_during_run,
+            }
+        document["scenarios"] = [result.as_json() for result in self.results]
+        return json.dumps(document)
+
+
+def _setting(report: DemoReport) -> str:
+    """What the spike hit, for titles: the database, the pool(s), the shared tier."""
+    if report.fleet is None:
+        return f"{report.database}, pool 10, 1 s pool timeout"
+    return (
+        f"{report.database}, {report.fleet.workers} worker processes with a pool of 10 each, "
+        f"1 s pool timeout, shared L2 on Redis {report.fleet.redis}"
+    )
 
 
 def _failed(result: ScenarioResult) -> bool:
@@ -39,8 +80,7 @@ def _cell(value: str, *, bad: bool = False, good: bool = False) -> Text:
 def render(report: DemoReport, console: Console) -> None:
     """Print the table and the footnotes that say how to read it."""
     table = Table(
-        title=f"Hot keys expiring under a 500-request spike ({report.database}, "
-        f"pool 10, 1 s pool timeout)",
+        title=f"Hot keys expiring under a 500-request spike ({_setting(report)})",
         title_justify="left",
     )
     for header, justify in (
@@ -98,13 +138,29 @@ def render(report: DemoReport, console: Console) -> None:
         f"{60 / report.speed:.1f} s); the run took {report.seconds:.1f} s.",
         highlight=False,
     )
+    if report.fleet is not None:
+        console.print(
+            f"\nFleet run: DB queries, pool timeouts and errors are summed over the "
+            f"{report.fleet.workers} workers, peak DB concurrency is counted across "
+            f"processes, latencies are pooled; spike and steady traffic are split between "
+            f"the workers. Redis {report.fleet.redis}: {report.fleet.note}",
+            highlight=False,
+        )
+        if report.fleet.flushes_during_run:
+            console.print(
+                f"[bold red]Another client flushed this Redis database "
+                f"{report.fleet.flushes_during_run} time(s) during the run[/bold red]: cached "
+                "entries vanished mid-scenario, so these numbers overstate the misses. Rerun "
+                "on a database nobody else flushes.",
+                highlight=False,
+            )
 
 
 def as_markdown(report: DemoReport, command: str) -> str:
     """The table as markdown, with how it was produced (pasted into the README)."""
     lines = [
         f"Hot keys expiring under a {report.results[0].requests if report.results else 0}-request "
-        f"spike ({report.database}, pool 10, 1 s pool timeout). One availability query alone: "
+        f"spike ({_setting(report)}). One availability query alone: "
         f"{report.db_query_ms:.1f} ms (median, this run).",
         "",
         "| scenario | hot keys | DB queries | per key per expiry | peak DB concurrency "
@@ -125,6 +181,12 @@ def as_markdown(report: DemoReport, command: str) -> str:
         f"{report.speed:g}x faster than real time). Latencies are the spike's requests; "
         "DB queries, timeouts and errors count the whole scenario after start-up.",
     ]
+    if report.fleet is not None:
+        lines += [
+            "",
+            f"Fleet-wide totals over {report.fleet.workers} worker processes. "
+            f"Redis {report.fleet.redis}: {report.fleet.note}",
+        ]
     return "\n".join(lines) + "\n"
 
 

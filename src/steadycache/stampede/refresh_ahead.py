@@ -25,6 +25,8 @@ class Tracked:
     tags: tuple[str, ...]
     refresh_at: float
     last_read: float
+    #: ``stored_at`` of the newest entry seen: a refresh skips if the store has a newer one.
+    stored_at: float = float("-inf")
 
 
 class RefreshSchedule:
@@ -57,18 +59,20 @@ class RefreshSchedule:
             tracked.loader = loader
             return
         refresh_at = float("inf")  # not in the store: scheduled when its load lands
+        stored_at = float("-inf")
         if lifetime is not None:
             stored_at, fresh_until = lifetime
             refresh_at = stored_at + self._at * (fresh_until - stored_at)
         with self._lock:
             if len(self._tracked) < self._max_keys:
-                self._tracked[stored_key] = Tracked(loader, ttl, tags, refresh_at, now)
+                self._tracked[stored_key] = Tracked(loader, ttl, tags, refresh_at, now, stored_at)
 
     def loaded(self, stored_key: str, stored_at: float, fresh_until: float) -> None:
         """A load stored a new entry: schedule its next refresh at ``at`` of its lifetime."""
         tracked = self._tracked.get(stored_key)
         if tracked is not None:
             tracked.refresh_at = stored_at + self._at * (fresh_until - stored_at)
+            tracked.stored_at = stored_at
 
     def retry(self, stored_key: str, at: float) -> None:
         """A background reload failed: try again at ``at`` (if the key is still hot)."""

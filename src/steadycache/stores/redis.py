@@ -170,8 +170,6 @@ class RedisStore(RedisStoreBase):
         )
         self.backend = backend
         self._client = backend.client
-        self._set_script = backend.script("set_versioned", SET_VERSIONED)
-        self._release_script = backend.script("release_lease", RELEASE_LEASE)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -200,7 +198,7 @@ class RedisStore(RedisStoreBase):
 
     def _write(self, key: str, entry: Entry, token: str) -> int:
         keys, args = self._write_arguments(key, entry, token)
-        outcome = int(self.backend.call("SET", self._set_script, keys=keys, args=args))
+        outcome = int(self.backend.run_script("SET", SET_VERSIONED, keys, args))
         if self._note_outcome(outcome):
             self._wait_for_replicas(keys[0])
         return outcome
@@ -268,7 +266,7 @@ class RedisStore(RedisStoreBase):
 
     def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if still ours (compare-and-delete)."""
-        self.backend.call("EVALSHA", self._release_script, keys=[self._lease(key)], args=[token])
+        self.backend.run_script("RELEASE", RELEASE_LEASE, [self._lease(key)], [token])
 
     def lease_held(self, key: str) -> bool:
         """Whether some process holds the key's lease."""

@@ -129,12 +129,23 @@ class AsyncRedisBackend:
         self.breaker.record(failed=False)
         return result
 
-    def script(self, name: str, source: str) -> Any:
-        """A registered Lua script (EVALSHA with automatic reload on NOSCRIPT)."""
-        script = self._scripts.get(name)
+    async def run_script(
+        self, operation: str, source: str, keys: list[str], args: list[Any]
+    ) -> Any:
+        """Run a Lua script by its digest, or by its source where a node lacks it."""
+        script = self._scripts.get(source)
         if script is None:
-            script = self._scripts[name] = self.client.register_script(source)
-        return script
+            script = self._scripts[source] = self.client.register_script(source)
+        no_script = self._redis.exceptions.NoScriptError
+
+        async def run() -> Any:
+            try:
+                return await script(keys=keys, args=args)
+            except no_script:
+                # A node that never saw the script (a replica promoted by a failover).
+                return await self.client.eval(source, len(keys), *keys, *args)
+
+        return await self.call(operation, run)
 
     async def check_server(self, *, accept_noeviction: bool) -> ServerReport:
         """Read ``maxmemory*``; refuse ``noeviction`` unless accepted (see ``RedisBackend``)."""
@@ -240,8 +251,6 @@ class AsyncRedisStore(RedisStoreBase):
         )
         self.backend = backend
         self._client = backend.client
-        self._set_script = backend.script("set_versioned", SET_VERSIONED)
-        self._release_script = backend.script("release_lease", RELEASE_LEASE)
 
     async def get(self, key: str, now: float | None = None) -> Entry | None:
         blob = await self.backend.call("GET", self._client.get, self._key(key))
@@ -264,10 +273,7 @@ class AsyncRedisStore(RedisStoreBase):
     async def _write(self, key: str, entry: Entry, token: str) -> int:
         keys, args = self._write_arguments(key, entry, token)
 
-        async def run() -> Any:
-            return await self._set_script(keys=keys, args=args)
-
-        outcome = int(await self.backend.call("SET", run))
+        outcome = int(await self.backend.run_script("SET", SET_VERSIONED, keys, args))
         if self._note_outcome(outcome):
             await self._wait_for_replicas(keys[0])
         return outcome
@@ -333,10 +339,7 @@ class AsyncRedisStore(RedisStoreBase):
     async def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if still ours (compare-and-delete)."""
 
-        async def run() -> Any:
-            return await self._release_script(keys=[self._lease(key)], args=[token])
-
-        await self.backend.call("EVALSHA", run)
+        await self.backend.run_script("RELEASE", RELEASE_LEASE, [self._lease(key)], [token])
 
     def stats(self) -> StoreStats:
         return self._stats(self.backend.recent_server_stats(), self.backend.errors)

@@ -192,12 +192,22 @@ class RedisBackend:
         self.breaker.record(failed=False)
         return result
 
-    def script(self, name: str, source: str) -> Any:
-        """A registered Lua script (EVALSHA with automatic reload on NOSCRIPT)."""
-        script = self._scripts.get(name)
+    def run_script(self, operation: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script by its digest, or by its source where a node lacks it."""
+        script = self._scripts.get(source)
         if script is None:
-            script = self._scripts[name] = self.client.register_script(source)
-        return script
+            script = self._scripts[source] = self.client.register_script(source)
+        no_script = self._redis.exceptions.NoScriptError
+
+        def run() -> Any:
+            try:
+                return script(keys=keys, args=args)
+            except no_script:
+                # A node that never saw the script (a replica promoted by a failover): send
+                # the source. redis-py's own reload may target the pre-failover topology.
+                return self.client.eval(source, len(keys), *keys, *args)
+
+        return self.call(operation, run)
 
     # --- checks and server metrics ------------------------------------------------------
 

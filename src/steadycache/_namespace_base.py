@@ -1,0 +1,177 @@
+"""What ``Namespace`` and ``AsyncNamespace`` share beyond the pure core: their stampede
+machinery (limiter, leases, refresh-ahead schedule, hot-key tracking), maintenance, hot-key
+snapshots, warm-up planning and stats. Subclasses add only how they wait and load.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar, cast
+
+from steadycache._core.durations import Duration
+from steadycache._core.entry import Entry
+from steadycache._namespace_core import NamespaceCore, Scope
+from steadycache._signals import ttl_seconds
+from steadycache.errors import UsageError
+from steadycache.observability.stats import NamespaceStats
+from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
+from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
+from steadycache.stampede.refresh_ahead import RefreshSchedule
+
+StoreT = TypeVar("StoreT")
+LoaderT = TypeVar("LoaderT", bound=Callable[[], Any])
+
+
+class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
+    """One namespace's state and the steps that do not wait. Not used directly."""
+
+    def __init__(self, core: NamespaceCore, store: StoreT, limiter: Any) -> None:
+        self._core = core
+        self._store = store
+        #: The origin limiter (threads or asyncio flavour), or None.
+        self._limiter = limiter
+        policy = core.policy
+        stampede = policy.stampede
+        self._timeouts = stampede.timeouts
+        consistency = policy.consistency
+        # Fleet-wide single-flight: only when the store is shared and can hold leases.
+        self._leases: Any = (
+            store
+            if isinstance(consistency, SharedTiers)
+            and consistency.leases
+            and hasattr(store, "acquire_lease")
+            else None
+        )
+        self._lease_ttl = consistency.lease_ttl if isinstance(consistency, SharedTiers) else 0.0
+        self._schedule = (
+            RefreshSchedule(
+                stampede.refresh_ahead,
+                policy.invalidation.ttl.seconds,
+                policy.eviction.max_entries or 100_000,
+            )
+            if stampede.refresh_ahead is not None
+            else None
+        )
+        warm_up = policy.warm_up
+        self._warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
+        self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
+        self._next_snapshot = core.clock() + (
+            self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
+        )
+        #: Whether read-through reads must be noted (one test on the read path).
+        self._watches_reads = self._tracker is not None or self._schedule is not None
+
+    @property
+    def name(self) -> str:
+        """The namespace's name (the first part of every stored key)."""
+        return self._core.name
+
+    @property
+    def policy(self) -> Policy:
+        """The ten decisions this namespace runs with."""
+        return self._core.policy
+
+    @property
+    def store(self) -> StoreT:
+        """The store holding this namespace's entries."""
+        return self._store
+
+    @abstractmethod
+    def _refresh_in_background(
+        self,
+        stored: str,
+        loader: LoaderT,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        seen_stored_at: float,
+    ) -> None:
+        """Reload ``stored`` without making the caller wait.
+
+        ``seen_stored_at`` is when the entry that prompted the refresh was written; a shared
+        store holding a newer one means another process refreshed first.
+        """
+
+    def _note_read(
+        self,
+        stored: str,
+        key: object,
+        scope: Scope,
+        loader: LoaderT,
+        ttl: Duration | None,
+        tags: Iterable[str],
+        entry: Entry | None,
+    ) -> None:
+        """Feed a read-through read to hot-key tracking and refresh-ahead."""
+        if self._tracker is not None:
+            self._tracker.touch(stored, key, scope)
+        if self._schedule is not None:
+            self._schedule.read(
+                stored,
+                loader,
+                ttl_seconds(ttl),
+                tuple(tags),
+                self._core.clock(),
+                None if entry is None else (entry.stored_at, entry.fresh_until),
+            )
+
+    def _maintain(self, now: float) -> None:
+        """One pass of the maintenance worker: due refreshes and the periodic snapshot."""
+        if self._schedule is not None:
+            for stored, tracked in self._schedule.due(now):
+                self._core.counters.refresh_ahead += 1
+                loader = cast(LoaderT, tracked.loader)  # the schedule keeps what read() got
+                self._refresh_in_background(
+                    stored, loader, tracked.ttl, tracked.tags, tracked.stored_at
+                )
+        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
+            self._next_snapshot = now + self._warm_up.snapshot_interval
+            self.snapshot_hot_keys()
+
+    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
+        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
+        if self._tracker is None:
+            raise UsageError(
+                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
+            )
+        return self._tracker.top(n)
+
+    def snapshot_hot_keys(self) -> int:
+        """Write the hot-key snapshot now (also done periodically and at close); keys written."""
+        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
+            return 0
+        hot = self._tracker.top()
+        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
+        return len(hot)
+
+    def _fresher_than(self, current: Entry | None, seen_stored_at: float) -> bool:
+        """Whether ``current`` (read from the shared tier after winning a lease) is a fresh
+        value written after the one this process decided on: then another process has
+        just loaded it, and loading again would double the origin's work."""
+        return (
+            current is not None
+            and current.stored_at > seen_stored_at
+            and current.fresh_until > self._core.clock()
+        )
+
+    def _warm_plan(
+        self,
+        items: Iterable[tuple[object, LoaderT]] | None,
+        loader_for: Callable[[object, Any], LoaderT] | None,
+    ) -> tuple[HotKeyWarmUp, list[tuple[object, Any, LoaderT]]]:
+        """The warm-up settings and ``(key, scope, loader)`` work: given, or the snapshot's."""
+        settings = self._warm_up or HotKeyWarmUp()
+        if items is not None:
+            return settings, [(key, None, loader) for key, loader in items]
+        if loader_for is None or not settings.snapshot_path:
+            raise UsageError("warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path")
+        snapshot = read_snapshot(settings.snapshot_path, self.name)
+        return settings, [(key, scope, loader_for(key, scope)) for key, scope in snapshot]
+
+    def stats(self) -> NamespaceStats:
+        """Counters of this namespace and of its store tier(s)."""
+        if self._limiter is not None:
+            self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
+        tier_stats = getattr(self._store, "tier_stats", None)
+        tiers = tier_stats() if tier_stats is not None else (self._store.stats(),)  # type: ignore[attr-defined]
+        return self._core.stats(tiers)

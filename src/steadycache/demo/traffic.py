@@ -1,0 +1,156 @@
+"""The demo's traffic: a request function per scenario, the spike, and the steady load.
+
+Shared by the in-process runner and by each worker process of a fleet run, so a request
+is the same code path whether one process serves the spike or several do.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from steadycache import Namespace
+from steadycache.demo.database import BookingDatabase
+from steadycache.demo.metrics import Recorder
+from steadycache.demo.scenarios import Scenario
+
+Request = Callable[[int], Any]
+
+
+def request_for(ns: Namespace, db: BookingDatabase, scenario: Scenario) -> Request:
+    """How the application reads one workshop's availability under ``scenario``."""
+    if scenario.style == "cache_aside":
+
+        def cache_aside(key: int) -> Any:
+            # The application's own cache-aside code, as the incident's service had it.
+            value = ns.get(key)
+            if value is None:
+                value = db.availability(key)
+                ns.set(key, value)
+            return value
+
+        return cache_aside
+
+    def read_through(key: int) -> Any:
+        return ns.get_or_load(key, lambda: db.availability(key))
+
+    return read_through
+
+
+def counter(ns: Namespace, *names: str) -> int:
+    """The sum of the namespace's counters ``names`` (missing ones count 0)."""
+    counters = ns.stats().counters
+    return int(sum(counters.get(name, 0) for name in names))
+
+
+def run_concurrently(request: Request, keys: list[int], recorder: Recorder) -> None:
+    """One request per key, all released at once; returns when every one answered."""
+    burst = Burst(request, keys, recorder)
+    burst.prepare()
+    burst.release_and_join()
+
+
+class Burst:
+    """Requests on their own threads, held at a barrier and released at one instant."""
+
+    def __init__(self, request: Request, keys: list[int], recorder: Recorder) -> None:
+        self._request = request
+        self._keys = keys
+        self._recorder = recorder
+        self._barrier = threading.Barrier(len(keys) + 1)
+        self._latencies: list[float] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def prepare(self) -> None:
+        """Start the threads; each waits at the barrier."""
+        self._threads = [
+            threading.Thread(target=self._one, args=(key,), daemon=True) for key in self._keys
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def release_and_join(self) -> list[float]:
+        """Let every request go at once; their latencies in milliseconds."""
+        self._barrier.wait()
+        for thread in self._threads:
+            thread.join()
+        return self._latencies
+
+    def _one(self, key: int) -> None:
+        self._barrier.wait()
+        # Latency from when this request's thread starts it: time the 500 threads spend
+        # queueing for 2 CPU cores before they run is the demo's, not the cache's.
+        started = time.perf_counter()
+        failed = False
+        try:
+            self._request(key)
+        except Exception:  # pool timeouts, LoaderError, OriginOverloaded: all count
+            failed = True
+        elapsed = (time.perf_counter() - started) * 1000.0
+        self._recorder.request_done(failed=failed)
+        with self._lock:
+            self._latencies.append(elapsed)
+
+
+class SteadyTraffic:
+    """Light open-loop traffic over the hot keys until ``stop`` is set.
+
+    ``per_simulated_second`` is the total rate (all threads); a fleet worker passes its
+    share of the fleet's rate, so the database sees the same steady load in total.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        keys: list[int],
+        *,
+        per_simulated_second: float,
+        speed: float,
+        threads: int,
+        seed: int,
+        recorder: Recorder,
+        stop: threading.Event,
+    ) -> None:
+        self._request = request
+        self._keys = keys
+        self._recorder = recorder
+        self._stop = stop
+        self._interval = threads / (per_simulated_second * speed)
+        self._threads = [
+            threading.Thread(target=self._loop, args=(seed + index,), daemon=True)
+            for index in range(threads)
+        ]
+        self._count_lock = threading.Lock()
+        self.requests = 0
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join()
+
+    def _loop(self, seed: int) -> None:
+        rng = random.Random(seed)
+        due = time.perf_counter()
+        sent = 0
+        while not self._stop.is_set():
+            failed = False
+            try:
+                self._request(rng.choice(self._keys))
+            except Exception:
+                failed = True
+            self._recorder.request_done(failed=failed)
+            sent += 1
+            # Open loop: a slow request delays this thread, not the schedule after it.
+            due = max(due + self._interval, time.perf_counter() - self._interval)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                self._stop.wait(delay)
+        with self._count_lock:
+            self.requests += sent
