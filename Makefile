@@ -32,6 +32,7 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/steadycache demo --markdown benchmarks/results/demo.md
 	$(BIN)/python benchmarks/facade_vs_peers.py
 	$(BIN)/python benchmarks/stampede_vs_peers.py
 	$(BIN)/python benchmarks/eviction_vs_libcachesim.py

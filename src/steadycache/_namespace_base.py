@@ -77,6 +77,10 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
         """The store holding this namespace's entries."""
         return self._store
 
+    def stored_key(self, key: object, *, scope: Scope = None) -> str:
+        """The key as the stores hold it (namespace, generation, scope, key; or its digest)."""
+        return self._core.keys.build(key, scope)
+
     @abstractmethod
     def _refresh_in_background(
         self,

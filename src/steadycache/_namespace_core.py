@@ -113,10 +113,6 @@ class NamespaceCore:
 
     # --- keys ---------------------------------------------------------------------------
 
-    def key(self, key: object, scope: Scope) -> str:
-        """The stored key; raises before any I/O when scope or key is invalid."""
-        return self.keys.build(key, scope)
-
     def bump_generation(self) -> str:
         """Start a new generation (all old keys unreachable); returns the old prefix."""
         old_prefix = self.keys.prefix

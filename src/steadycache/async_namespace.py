@@ -64,7 +64,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def get(self, key: object, default: Any = None, *, scope: Scope = None) -> Any:
         """The cached value, or ``default`` (see ``Namespace.get``)."""
-        stored = self._core.key(key, scope)
+        stored = self._core.keys.build(key, scope)
         local = self._local
         now = self._core.clock()
         entry = local.get(stored, now) if local is not None else await self._fetch(stored)
@@ -74,7 +74,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def get_entry(self, key: object, *, scope: Scope = None) -> Entry | None:
         """The raw entry with its metadata (freshness not applied), or None."""
-        return await self._fetch(self._core.key(key, scope))
+        return await self._fetch(self._core.keys.build(key, scope))
 
     async def set(
         self,
@@ -91,7 +91,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         ``load_cost`` (seconds it took to produce the value) lets early refresh pick a
         reader to reload before expiry, as it does for values loaded through the cache.
         """
-        stored = self._core.key(key, scope)
+        stored = self._core.keys.build(key, scope)
         await self._put(
             stored, self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
         )
@@ -99,7 +99,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def delete(self, key: object, *, scope: Scope = None) -> bool:
         """Remove the entry; whether one was there."""
-        stored = self._core.key(key, scope)
+        stored = self._core.keys.build(key, scope)
         self._core.counters.deletes += 1
         if self._local is not None:
             return self._local.delete(stored)
@@ -110,7 +110,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         self, keys: Sequence[object], default: Any = None, *, scope: Scope = None
     ) -> list[Any]:
         """``get`` for several keys of one scope, in one store round trip."""
-        stored = [self._core.key(key, scope) for key in keys]
+        stored = [self._core.keys.build(key, scope) for key in keys]
         if self._local is not None:
             entries = self._local.get_many(stored)
         else:
@@ -133,7 +133,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         """``set`` for several keys; every value is validated before any is written."""
         tags = tuple(tags)
         prepared = {
-            self._core.key(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
+            self._core.keys.build(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
             for key, value in items.items()
         }
         if self._local is not None:
@@ -169,7 +169,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
     ) -> T:
         """The cached value, loading it with ``await loader()`` under the stampede policy."""
         core = self._core
-        stored = core.key(key, scope)
+        stored = core.keys.build(key, scope)
         local = self._local
         now = core.clock()
         entry = local.get(stored, now) if local is not None else await self._fetch(stored)

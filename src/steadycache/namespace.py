@@ -65,7 +65,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         In cache-aside use the caller loads on ``default`` and calls ``set``; early refresh
         then means one caller (chosen at random, XFetch) reloads a little before expiry.
         """
-        stored = self._core.key(key, scope)
+        stored = self._core.keys.build(key, scope)
         now = self._core.clock()
         entry = self._store.get(stored, now)
         if self._core.classify(stored, entry, now, can_refresh=False) is SERVE:
@@ -74,7 +74,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
 
     def get_entry(self, key: object, *, scope: Scope = None) -> Entry | None:
         """The raw entry with its metadata (freshness not applied), or None."""
-        return self._store.get(self._core.key(key, scope))
+        return self._store.get(self._core.keys.build(key, scope))
 
     def set(
         self,
@@ -91,7 +91,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         ``load_cost`` (seconds it took to produce the value) lets early refresh pick a
         reader to reload before expiry, as it does for values loaded through the cache.
         """
-        stored = self._core.key(key, scope)
+        stored = self._core.keys.build(key, scope)
         entry = self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
         self._store.set(stored, entry)
         self._core.counters.sets += 1
@@ -99,13 +99,13 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
     def delete(self, key: object, *, scope: Scope = None) -> bool:
         """Remove the entry; whether one was there."""
         self._core.counters.deletes += 1
-        return self._store.delete(self._core.key(key, scope))
+        return self._store.delete(self._core.keys.build(key, scope))
 
     def get_many(
         self, keys: Sequence[object], default: Any = None, *, scope: Scope = None
     ) -> list[Any]:
         """``get`` for several keys of one scope, in one store round trip."""
-        stored = [self._core.key(key, scope) for key in keys]
+        stored = [self._core.keys.build(key, scope) for key in keys]
         entries = self._store.get_many(stored)
         values: list[Any] = []
         for stored_key, entry in zip(stored, entries, strict=True):
@@ -124,7 +124,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         """``set`` for several keys; every value is validated before any is written."""
         tags = tuple(tags)
         prepared = {
-            self._core.key(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
+            self._core.keys.build(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
             for key, value in items.items()
         }
         self._store.set_many(prepared)
@@ -157,7 +157,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
     ) -> T:
         """The cached value, loading it with ``loader()`` under the namespace's stampede policy."""
         core = self._core
-        stored = core.key(key, scope)
+        stored = core.keys.build(key, scope)
         now = core.clock()
         entry = self._store.get(stored, now)
         action = core.classify(stored, entry, now)

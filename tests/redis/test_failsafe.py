@@ -95,7 +95,7 @@ def test_killing_redis_under_load_degrades_then_recovers(redis_server: RedisServ
         ns.set("after", 1)
         backend = cache._redis
         assert backend is not None
-        assert redis_server.execute("EXISTS", backend.redis_key(ns._core.key("after", None))) == 1
+        assert redis_server.execute("EXISTS", backend.redis_key(ns.stored_key("after"))) == 1
 
 
 def test_a_paused_server_costs_a_bounded_timeout(redis_server: RedisServer) -> None:
@@ -135,7 +135,7 @@ def test_cluster_primary_failover_under_load(redis_cluster: RedisClusterProcesse
         assert load.answers > 100
         # The client finds the promoted primary by itself: writes reach L2 again.
         shared = ns.store.shared  # type: ignore[attr-defined]
-        stored = ns._core.key("after-failover", None)
+        stored = ns.stored_key("after-failover")
         deadline = time.monotonic() + 10
         seen: list[str] = []
         while True:

@@ -78,8 +78,8 @@ def test_l1_copy_lifetime_is_capped(two_processes: tuple[Cache, Cache]) -> None:
     first, _ = two_processes
     ns = first.namespace("capped", shared_policy(l1_max_age=0.2))
     ns.set("k", 1)
-    stored = ns.store.shared.get(ns._core.key("k", None))  # type: ignore[attr-defined]
-    local = ns.store.local.get(ns._core.key("k", None))  # type: ignore[attr-defined]
+    stored = ns.store.shared.get(ns.stored_key("k"))  # type: ignore[attr-defined]
+    local = ns.store.local.get(ns.stored_key("k"))  # type: ignore[attr-defined]
     assert stored is not None
     assert local is not None
     assert local.stale_until - time.time() <= 0.2
@@ -124,7 +124,7 @@ def test_fleet_wide_single_flight_with_leases(standalone_url: str) -> None:
 def test_a_crashed_lease_holder_is_taken_over(standalone_url: str) -> None:
     with cache_on(standalone_url) as cache:
         ns = cache.namespace("hot", shared_policy(lease_ttl=0.2))
-        stored = ns._core.key("key", None)
+        stored = ns.stored_key("key")
         assert ns.store.acquire_lease(stored, 0.2) is not None  # type: ignore[attr-defined]
         started = time.monotonic()
         assert ns.get_or_load("key", lambda: "recovered") == "recovered"
@@ -244,7 +244,7 @@ def test_a_lease_won_just_after_another_process_loaded_does_not_load_again(
     with cache_on(standalone_url) as first, cache_on(standalone_url) as second:
         a = first.namespace("hot", shared_policy())
         b = second.namespace("hot", shared_policy())
-        stored = b._core.key("k", None)
+        stored = b.stored_key("k")
         assert b.get("k") is None  # b decides to load: nothing there
         a.get_or_load("k", lambda: "loaded by a")  # a loads first and releases its lease
         calls = 0

@@ -124,7 +124,7 @@ def test_failing_background_refresh_backs_off(clock: ManualClock) -> None:
             calls += 1
             raise ConnectionError("origin down")
 
-        stored = ns._core.key("k", None)
+        stored = ns.stored_key("k")
 
         def read_stale() -> None:
             assert ns.get_or_load("k", broken) == "v1"
