@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/stampede_vs_peers.py
 	$(BIN)/python benchmarks/eviction_vs_libcachesim.py
 	$(BIN)/python benchmarks/sizing_vs_libcachesim.py
+	$(BIN)/python benchmarks/sizing_examples.py
 	$(BIN)/python benchmarks/update_readme.py
 
 readme: $(STAMP)
