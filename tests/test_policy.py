@@ -115,6 +115,18 @@ def test_personal_hot_key_snapshot_is_refused() -> None:
         )
 
 
+def test_personal_hot_key_snapshot_in_redis_is_refused() -> None:
+    from steadycache.policy import SharedTiers
+
+    with pytest.raises(ConfigurationError, match="to Redis"):
+        Policy(
+            sensitivity=Sensitivity.PERSONAL,
+            security=Security(scope=Scope("user_id"), hash_keys=True),
+            warm_up=HotKeyWarmUp(),
+            consistency=SharedTiers(),
+        )
+
+
 def test_transactional_is_refused_without_acknowledgement() -> None:
     with pytest.raises(ConfigurationError, match="not cached unless"):
         Policy(sensitivity=Sensitivity.TRANSACTIONAL)

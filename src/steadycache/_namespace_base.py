@@ -16,7 +16,7 @@ from steadycache._signals import ttl_seconds
 from steadycache.errors import UsageError
 from steadycache.observability.stats import NamespaceStats
 from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
-from steadycache.stampede.hot_keys import HotKeyTracker, read_snapshot, write_snapshot
+from steadycache.stampede.hot_keys import HotKeyTracker, encode_snapshot
 from steadycache.stampede.refresh_ahead import RefreshSchedule
 
 StoreT = TypeVar("StoreT")
@@ -58,6 +58,14 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
         self._tracker = HotKeyTracker(self._warm_up.top_k) if self._warm_up is not None else None
         self._next_snapshot = core.clock() + (
             self._warm_up.snapshot_interval if self._warm_up is not None else 0.0
+        )
+        #: Where hot-key snapshots go: a file, else (with SharedTiers) the shared tier, so
+        #: the whole fleet warms from one snapshot.
+        self._snapshot_file = self._warm_up.snapshot_path if self._warm_up is not None else None
+        self._snapshot_shared = (
+            self._warm_up is not None
+            and self._snapshot_file is None
+            and hasattr(store, "put_document")
         )
         #: Whether read-through reads must be noted (one test on the read path).
         self._watches_reads = self._tracker is not None or self._schedule is not None
@@ -128,9 +136,13 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
                 self._refresh_in_background(
                     stored, loader, tracked.ttl, tracked.tags, tracked.stored_at
                 )
-        if self._warm_up is not None and self._warm_up.snapshot_path and now >= self._next_snapshot:
+        if self._warm_up is not None and now >= self._next_snapshot:
             self._next_snapshot = now + self._warm_up.snapshot_interval
-            self.snapshot_hot_keys()
+            self._snapshot_due()
+
+    @abstractmethod
+    def _snapshot_due(self) -> None:
+        """Write the periodic hot-key snapshot (now, or as a background task)."""
 
     def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
         """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
@@ -140,13 +152,12 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
             )
         return self._tracker.top(n)
 
-    def snapshot_hot_keys(self) -> int:
-        """Write the hot-key snapshot now (also done periodically and at close); keys written."""
-        if self._tracker is None or self._warm_up is None or not self._warm_up.snapshot_path:
-            return 0
+    def _snapshot_document(self) -> tuple[str, int] | None:
+        """The hot keys as a snapshot document and how many, or None when not tracked."""
+        if self._tracker is None:
+            return None
         hot = self._tracker.top()
-        write_snapshot(self._warm_up.snapshot_path, self.name, hot)
-        return len(hot)
+        return encode_snapshot(self.name, hot), len(hot)
 
     def _fresher_than(self, current: Entry | None, seen_stored_at: float) -> bool:
         """Whether ``current`` (read from the shared tier after winning a lease) is a fresh
@@ -162,14 +173,17 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
         self,
         items: Iterable[tuple[object, LoaderT]] | None,
         loader_for: Callable[[object, Any], LoaderT] | None,
+        snapshot: list[tuple[Any, Any]] | None,
     ) -> tuple[HotKeyWarmUp, list[tuple[object, Any, LoaderT]]]:
         """The warm-up settings and ``(key, scope, loader)`` work: given, or the snapshot's."""
         settings = self._warm_up or HotKeyWarmUp()
         if items is not None:
             return settings, [(key, None, loader) for key, loader in items]
-        if loader_for is None or not settings.snapshot_path:
-            raise UsageError("warm() needs items, or loader_for with a HotKeyWarmUp snapshot_path")
-        snapshot = read_snapshot(settings.snapshot_path, self.name)
+        if loader_for is None or snapshot is None:
+            raise UsageError(
+                "warm() needs items, or loader_for and a hot-key snapshot "
+                "(HotKeyWarmUp with a snapshot_path, or with SharedTiers)"
+            )
         return settings, [(key, scope, loader_for(key, scope)) for key, scope in snapshot]
 
     def stats(self) -> NamespaceStats:

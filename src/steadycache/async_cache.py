@@ -200,7 +200,7 @@ class AsyncCache:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for ns in self._namespaces.values():
-            ns.snapshot_hot_keys()
+            await ns.snapshot_hot_keys()
             result = ns.store.close()
             if inspect.isawaitable(result):
                 await result

@@ -22,6 +22,12 @@ from steadycache.errors import (
     StoreError,
     UsageError,
 )
+from steadycache.stampede.hot_keys import (
+    SNAPSHOT_DOCUMENT,
+    decode_snapshot,
+    read_snapshot,
+    write_text_atomically,
+)
 from steadycache.stampede.origin import AsyncOriginLimiter
 from steadycache.stampede.single_flight import AsyncFlightTable
 from steadycache.stampede.warm import WarmReport, run_warm_up_async
@@ -483,6 +489,42 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     # --- refresh-ahead and cold start --------------------------------------------------
 
+    async def snapshot_hot_keys(self) -> int:
+        """Write the hot-key snapshot now (also periodically and at close); keys written."""
+        document = self._snapshot_document()
+        if document is None:
+            return 0
+        text, count = document
+        if self._snapshot_file is not None:
+            write_text_atomically(self._snapshot_file, text)
+        elif self._snapshot_shared:
+            try:
+                await self._store.put_document(SNAPSHOT_DOCUMENT, text)  # type: ignore[union-attr]
+            except StoreError as error:
+                logger.warning("hot-key snapshot not written to the shared tier: %s", error)
+                return 0
+        else:
+            return 0
+        return count
+
+    def _snapshot_due(self) -> None:
+        self._cache._background(self._snapshot_quietly())
+
+    async def _snapshot_quietly(self) -> None:
+        await self.snapshot_hot_keys()
+
+    async def _read_snapshot(self) -> list[tuple[Any, Any]] | None:
+        if self._snapshot_file is not None:
+            return read_snapshot(self._snapshot_file, self.name)
+        if self._snapshot_shared:
+            try:
+                text = await self._store.get_document(SNAPSHOT_DOCUMENT)  # type: ignore[union-attr]
+            except StoreError as error:
+                logger.warning("hot-key snapshot unreadable in the shared tier: %s", error)
+                text = None
+            return decode_snapshot(text, self.name)
+        return None
+
     async def warm(
         self,
         items: Iterable[tuple[object, Callable[[], Awaitable[Any]]]] | None = None,
@@ -493,7 +535,8 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         deadline: float | None = None,
     ) -> WarmReport:
         """Load keys before traffic arrives (see ``Namespace.warm``)."""
-        settings, work = self._warm_plan(items, loader_for)
+        snapshot = await self._read_snapshot() if items is None else None
+        settings, work = self._warm_plan(items, loader_for, snapshot)
         return await run_warm_up_async(
             self,
             work,

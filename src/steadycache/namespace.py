@@ -30,6 +30,12 @@ from steadycache.errors import (
     OriginOverloaded,
     StoreError,
 )
+from steadycache.stampede.hot_keys import (
+    SNAPSHOT_DOCUMENT,
+    decode_snapshot,
+    read_snapshot,
+    write_text_atomically,
+)
 from steadycache.stampede.origin import OriginLimiter
 from steadycache.stampede.single_flight import FlightTable
 from steadycache.stampede.warm import WarmReport, run_warm_up
@@ -475,6 +481,39 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
 
     # --- refresh-ahead and cold start --------------------------------------------------
 
+    def snapshot_hot_keys(self) -> int:
+        """Write the hot-key snapshot now (also periodically and at close); keys written."""
+        document = self._snapshot_document()
+        if document is None:
+            return 0
+        text, count = document
+        if self._snapshot_file is not None:
+            write_text_atomically(self._snapshot_file, text)
+        elif self._snapshot_shared:
+            try:
+                self._store.put_document(SNAPSHOT_DOCUMENT, text)  # type: ignore[attr-defined]
+            except StoreError as error:
+                logger.warning("hot-key snapshot not written to the shared tier: %s", error)
+                return 0
+        else:
+            return 0
+        return count
+
+    def _snapshot_due(self) -> None:
+        self.snapshot_hot_keys()
+
+    def _read_snapshot(self) -> list[tuple[Any, Any]] | None:
+        if self._snapshot_file is not None:
+            return read_snapshot(self._snapshot_file, self.name)
+        if self._snapshot_shared:
+            try:
+                text = self._store.get_document(SNAPSHOT_DOCUMENT)  # type: ignore[attr-defined]
+            except StoreError as error:
+                logger.warning("hot-key snapshot unreadable in the shared tier: %s", error)
+                text = None
+            return decode_snapshot(text, self.name)
+        return None
+
     def warm(
         self,
         items: Iterable[tuple[object, Callable[[], Any]]] | None = None,
@@ -491,7 +530,8 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         loads run at once, at most ``rate`` start per second; loading stops at ``deadline``
         seconds. ``cache.readiness`` turns ready at the warm-up's target or deadline.
         """
-        settings, work = self._warm_plan(items, loader_for)
+        snapshot = self._read_snapshot() if items is None else None
+        settings, work = self._warm_plan(items, loader_for, snapshot)
         return run_warm_up(
             self,
             work,

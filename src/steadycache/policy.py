@@ -419,7 +419,9 @@ class HotKeyWarmUp:
     """Track the namespace's hottest keys, snapshot them, reload them at start-up.
 
     ``top_k`` keys are tracked with Space-Saving (bounded memory). The snapshot is written
-    to ``snapshot_path`` every ``snapshot_interval`` seconds and at ``close()``; ``warm()``
+    every ``snapshot_interval`` seconds and at ``close()``, to ``snapshot_path``, or, when
+    that is None and the namespace has ``SharedTiers``, to Redis, where every process of the
+    fleet finds it (kept a week); ``warm()``
     reloads them with at most ``concurrency`` loads at once and ``rate`` loads per second,
     through the origin limiter. Readiness turns true at ``target`` (fraction of the
     snapshot loaded) or after ``deadline`` seconds, whichever comes first.
@@ -747,11 +749,13 @@ class Policy:
                     "PERSONAL data needs hash_keys=True so personal data never appears "
                     "in key names",
                 )
-            if isinstance(self.warm_up, HotKeyWarmUp) and self.warm_up.snapshot_path:
+            if isinstance(self.warm_up, HotKeyWarmUp) and (
+                self.warm_up.snapshot_path or isinstance(self.consistency, SharedTiers)
+            ):
                 raise ConfigurationError(
                     "warm_up",
-                    "a hot-key snapshot of PERSONAL data would write personal keys to disk; "
-                    "warm PERSONAL namespaces with explicit keys and no snapshot_path",
+                    "a hot-key snapshot of PERSONAL data would write personal keys to disk or "
+                    "to Redis; warm PERSONAL namespaces with warm(items) and NoWarmUp()",
                 )
         if sensitivity.level is Sensitivity.TRANSACTIONAL:
             if sensitivity.max_staleness is None or not sensitivity.acknowledged_by:

@@ -185,3 +185,24 @@ async def test_async_cluster(redis_cluster: RedisClusterProcesses) -> None:
             return "v"
 
         assert await ns.get_or_load("fresh", load) == "v"
+
+
+async def test_async_hot_key_snapshot_in_redis(standalone_url: str) -> None:
+    from steadycache.policy import HotKeyWarmUp
+
+    policy = shared_policy().replace(warm_up=HotKeyWarmUp(top_k=2))
+
+    def value_of(key: int) -> Callable[[], Awaitable[int]]:
+        async def load() -> int:
+            return key
+
+        return load
+
+    async with async_cache_on(standalone_url) as first:
+        ns = first.namespace("w", policy)
+        for i in range(10):
+            await ns.get_or_load(i % 2, value_of(i % 2))
+    async with async_cache_on(standalone_url) as second:
+        ns = second.namespace("w", policy)
+        report = await ns.warm(loader_for=lambda key, scope: value_of(key))  # type: ignore[arg-type]
+        assert report.loaded == 2

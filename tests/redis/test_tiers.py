@@ -258,3 +258,29 @@ def test_a_lease_won_just_after_another_process_loaded_does_not_load_again(
         assert b._load_with_lease(stored, load, None, None, ()) == "loaded by a"
         assert calls == 0
         assert not b.store.lease_held(stored)  # type: ignore[attr-defined]
+
+
+def test_hot_key_snapshot_in_redis_warms_another_process(standalone_url: str) -> None:
+    from steadycache.policy import HotKeyWarmUp
+
+    policy = shared_policy().replace(warm_up=HotKeyWarmUp(top_k=3))
+    with cache_on(standalone_url) as first:
+        ns = first.namespace("seats", policy)
+        for i in range(30):
+            ns.get_or_load(("w", i % 3), lambda: 0)
+    # A new process (empty L1) after the shared entries are gone: the snapshot remains.
+    with cache_on(standalone_url) as second:
+        ns = second.namespace("seats", policy)
+        ns.invalidate_all()
+        loaded: list[object] = []
+
+        def loader_for(key: object, scope: object) -> Callable[[], object]:
+            def load() -> object:
+                loaded.append(key)
+                return key
+
+            return load
+
+        report = ns.warm(loader_for=loader_for)
+        assert report.loaded == 3
+        assert sorted(loaded) == [("w", 0), ("w", 1), ("w", 2)]  # type: ignore[type-var]

@@ -71,12 +71,8 @@ class HotKeyTracker:
             return [(*self._originals[k], count) for k, count in chosen]
 
 
-def write_snapshot(
-    path: str | os.PathLike[str], namespace: str, hot: list[tuple[Any, Any, int]]
-) -> None:
-    """Write hot keys as JSON, atomically (write a temporary file, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+def encode_snapshot(namespace: str, hot: list[tuple[Any, Any, int]]) -> str:
+    """Hot keys as a JSON document (for a file or for the shared tier)."""
     document = {
         "format": 1,
         "namespace": namespace,
@@ -84,20 +80,46 @@ def write_snapshot(
             {"key": _jsonable(key), "scope": scope, "count": count} for key, scope, count in hot
         ],
     }
+    return json.dumps(document)
+
+
+def decode_snapshot(text: str | None, namespace: str) -> list[tuple[Any, Any]]:
+    """``(key, scope)`` pairs of a snapshot; empty for none, another namespace, or garbage."""
+    if not text:
+        return []
+    try:
+        document = json.loads(text)
+        if document.get("format") != 1 or document.get("namespace") != namespace:
+            return []
+        return [(_key_from_json(item["key"]), item["scope"]) for item in document["keys"]]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []  # a damaged snapshot only costs a cold start
+
+
+#: The shared tier's name for a namespace's hot-key snapshot.
+SNAPSHOT_DOCUMENT = "hot-keys"
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """Write a file whole or not at all (a temporary file, then a rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(target.suffix + ".tmp")
-    temporary.write_text(json.dumps(document))
+    temporary.write_text(text)
     os.replace(temporary, target)
 
 
+def write_snapshot(
+    path: str | os.PathLike[str], namespace: str, hot: list[tuple[Any, Any, int]]
+) -> None:
+    """Write hot keys as a JSON snapshot file, atomically."""
+    write_text_atomically(path, encode_snapshot(namespace, hot))
+
+
 def read_snapshot(path: str | os.PathLike[str], namespace: str) -> list[tuple[Any, Any]]:
-    """``(key, scope)`` pairs from a snapshot; empty when there is none yet."""
+    """``(key, scope)`` pairs from a snapshot file; empty when there is none yet."""
     target = Path(path)
-    if not target.exists():
-        return []
-    document = json.loads(target.read_text())
-    if document.get("format") != 1 or document.get("namespace") != namespace:
-        return []
-    return [(_key_from_json(item["key"]), item["scope"]) for item in document["keys"]]
+    return decode_snapshot(target.read_text() if target.exists() else None, namespace)
 
 
 def _jsonable(key: Any) -> Any:

@@ -51,6 +51,9 @@ end
 return 0
 """
 
+# Documents (hot-key snapshots) outlive restarts but not abandonment: a week.
+DOCUMENT_TTL_SECONDS: Final = 7 * 24 * 3600
+
 WRITTEN: Final = 1
 OLDER_THAN_STORED: Final = 0
 LEASE_LOST: Final = -1
@@ -86,6 +89,9 @@ class RedisStoreBase:
 
     def _lease(self, stored_key: str) -> str:
         return lease_key(self._prefix, stored_key)
+
+    def _document_key(self, name: str) -> str:
+        return f"{self._prefix}:doc:{{{self.namespace}}}:{name}"
 
     def _prefix_patterns(self, prefix: str) -> list[str]:
         return [self._key(prefix).rstrip("}") + "*", self._lease(prefix).rstrip("}") + "*"]
@@ -267,6 +273,17 @@ class RedisStore(RedisStoreBase):
     def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if still ours (compare-and-delete)."""
         self.backend.run_script("RELEASE", RELEASE_LEASE, [self._lease(key)], [token])
+
+    def put_document(self, name: str, text: str) -> None:
+        """Keep a small document of this namespace (a hot-key snapshot) for the fleet."""
+        self.backend.call(
+            "SET", self._client.set, self._document_key(name), text, ex=DOCUMENT_TTL_SECONDS
+        )
+
+    def get_document(self, name: str) -> str | None:
+        """A document kept by ``put_document``, or None."""
+        raw = self.backend.call("GET", self._client.get, self._document_key(name))
+        return None if raw is None else bytes(raw).decode()
 
     def lease_held(self, key: str) -> bool:
         """Whether some process holds the key's lease."""

@@ -18,6 +18,7 @@ from steadycache.codecs import Codec
 from steadycache.errors import ConfigurationError, StoreError
 from steadycache.stores.base import StoreStats
 from steadycache.stores.redis import (
+    DOCUMENT_TTL_SECONDS,
     RELEASE_LEASE,
     SET_VERSIONED,
     WRITTEN,
@@ -340,6 +341,17 @@ class AsyncRedisStore(RedisStoreBase):
         """Give the lease back if still ours (compare-and-delete)."""
 
         await self.backend.run_script("RELEASE", RELEASE_LEASE, [self._lease(key)], [token])
+
+    async def put_document(self, name: str, text: str) -> None:
+        """Keep a small document of this namespace (a hot-key snapshot) for the fleet."""
+        await self.backend.call(
+            "SET", self._client.set, self._document_key(name), text, ex=DOCUMENT_TTL_SECONDS
+        )
+
+    async def get_document(self, name: str) -> str | None:
+        """A document kept by ``put_document``, or None."""
+        raw = await self.backend.call("GET", self._client.get, self._document_key(name))
+        return None if raw is None else bytes(raw).decode()
 
     def stats(self) -> StoreStats:
         return self._stats(self.backend.recent_server_stats(), self.backend.errors)

@@ -184,6 +184,12 @@ class TieredStore:
     def lease_held(self, key: str) -> bool:
         return self.shared.lease_held(key)
 
+    def put_document(self, name: str, text: str) -> None:
+        self.shared.put_document(name, text)
+
+    def get_document(self, name: str) -> str | None:
+        return self.shared.get_document(name)
+
     def get_shared(self, key: str) -> Entry | None:
         """L2 only (a lease waiter polling for the holder's result)."""
         entry = self.shared.get(key)

@@ -175,6 +175,12 @@ class AsyncTieredStore:
     async def release_lease(self, key: str, token: str) -> None:
         await self.shared.release_lease(key, token)
 
+    async def put_document(self, name: str, text: str) -> None:
+        await self.shared.put_document(name, text)
+
+    async def get_document(self, name: str) -> str | None:
+        return await self.shared.get_document(name)
+
     async def get_shared(self, key: str) -> Entry | None:
         """L2 only (a lease waiter polling for the holder's result)."""
         entry = await self.shared.get(key)
