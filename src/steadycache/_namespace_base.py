@@ -169,6 +169,16 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
             and current.fresh_until > self._core.clock()
         )
 
+    def _landed_since(self, stored: str, seen: Entry | None) -> Entry | None:
+        """A fresh entry stored after ``seen`` was read: another caller's load landed in
+        between (its flight already over), so this caller must not load again."""
+        peek = getattr(self._store, "peek", None)
+        if peek is None:
+            return None
+        current: Entry | None = peek(stored)
+        seen_stored_at = seen.stored_at if seen is not None else float("-inf")
+        return current if self._fresher_than(current, seen_stored_at) else None
+
     def _warm_plan(
         self,
         items: Iterable[tuple[object, LoaderT]] | None,

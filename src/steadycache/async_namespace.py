@@ -205,7 +205,12 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         flight, leader = self._flights.join(stored)
         if leader:
             try:
-                value = await load(stored, loader, stale, ttl, tags)
+                landed = self._landed_since(stored, stale)
+                value: T
+                if landed is not None:
+                    value = landed.value  # another caller's load landed just before ours
+                else:
+                    value = await load(stored, loader, stale, ttl, tags)
             except BaseException as exc:
                 flight.fail(exc)
                 raise
@@ -451,6 +456,13 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             return
         flight, leader = self._flights.join(stored)
         if not leader:
+            return  # someone is already loading this key
+        peek = getattr(self._store, "peek", None)
+        if peek is not None and self._fresher_than(peek(stored), seen_stored_at):
+            # A refresh landed between this caller's read and now: nothing to do.
+            self._core.counters.refreshes_skipped += 1
+            self._flights.land(stored, flight)
+            flight.fail(RefreshSkipped())
             return
         self._core.counters.background_refreshes += 1
         tags = tuple(tags)

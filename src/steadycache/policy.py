@@ -154,14 +154,23 @@ class EarlyRefresh:
     A read before ``fresh_until`` triggers a refresh with probability rising as expiry
     nears, scaled by the measured load cost: refresh when
     ``now - load_cost * beta * ln(U) >= fresh_until`` for ``U`` uniform in (0, 1].
+
+    ``window`` bounds how early that can happen: only in the last ``window`` fraction of
+    an entry's lifetime. A load cost measured under contention (a load that queued for a
+    database connection) would otherwise make refreshes start far too early.
     """
 
     beta: float = 1.0
+    window: float = 0.25
 
     def __post_init__(self) -> None:
         if isinstance(self.beta, bool) or not 0.0 < self.beta <= 100.0:
             raise ConfigurationError(
                 "stampede", f"EarlyRefresh beta must be in (0, 100], got {self.beta!r}"
+            )
+        if isinstance(self.window, bool) or not 0.0 < self.window <= 1.0:
+            raise ConfigurationError(
+                "stampede", f"EarlyRefresh window is a fraction in (0, 1], got {self.window!r}"
             )
 
 

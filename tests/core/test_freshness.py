@@ -97,3 +97,13 @@ def test_jitter_spreads_lifetimes_within_bound() -> None:
     assert stale_low == fresh_low + 30
     assert lifetimes(0.0, ttl, stampede, lambda: 0.0, ttl_override=5)[0] == 5.0
     assert lifetimes(0.0, Ttl(60, jitter=0), stampede, never)[0] == 60.0
+
+
+def test_xfetch_never_fires_before_its_window() -> None:
+    # A load cost measured under contention (30 s of a 60 s lifetime) must not make the
+    # entry refresh at the start of its life: only the last quarter is eligible.
+    item = entry(fresh_until=60.0, load_cost=30.0)
+    early = EarlyRefresh()
+    assert not should_refresh_early(item, 44.0, early, lambda: 1e-9)
+    assert should_refresh_early(item, 46.0, early, lambda: 0.5)
+    assert should_refresh_early(item, 16.0, EarlyRefresh(window=1.0), lambda: 0.2)

@@ -64,7 +64,9 @@ def test_json_has_every_scenario_with_the_documented_keys(report: DemoReport) ->
 
 def test_incident_exhausts_the_pool(report: DemoReport) -> None:
     incident = results_named(report.results, "incident")
-    assert incident.db_queries >= 5 * incident.hot_keys
+    # Every burst miss went to the database: its query either ran or timed out waiting
+    # for one of the pool's connections (the pool ran dry, as in the incident).
+    assert incident.db_queries + incident.pool_timeouts >= 5 * incident.hot_keys
     assert incident.pool_timeouts > 0
     assert incident.errors > 0
     assert incident.peak_db_concurrency == 10

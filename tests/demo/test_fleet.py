@@ -102,7 +102,9 @@ def test_defaults_one_query_per_hot_key_per_expiry_fleet_wide(
 def test_incident_floods_every_pool(fleet_report: DemoReport) -> None:
     incident = results_named(fleet_report.results, "incident")
     assert incident.requests == QUICK.burst
-    assert incident.db_queries >= 5 * incident.hot_keys
+    # Every burst miss went to the database: its query either ran or timed out waiting
+    # for one of the pool's connections (the pool ran dry, as in the incident).
+    assert incident.db_queries + incident.pool_timeouts >= 5 * incident.hot_keys
     assert 10 < incident.peak_db_concurrency <= 10 * WORKERS
 
 

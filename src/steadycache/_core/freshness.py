@@ -72,7 +72,7 @@ def should_refresh_early(
     if scale <= 0.0:
         return False
     gap = entry.fresh_until - now
-    if gap > scale * XFETCH_HORIZON:
+    if gap > scale * XFETCH_HORIZON or gap > early.window * (entry.fresh_until - entry.stored_at):
         return False
     draw = random()
     if draw <= 0.0:  # ln(0) is -inf: the earliest possible refresh, i.e. now.

@@ -46,6 +46,16 @@ def counter(ns: Namespace, *names: str) -> int:
     return int(sum(counters.get(name, 0) for name in names))
 
 
+def fill_in_waves(request: Request, keys: list[int], wave: int) -> None:
+    """Read every key through the cache, ``wave`` at a time (no more than the pool holds).
+
+    A fill that queues for pool connections would make each load look slower than the
+    query is (the wait is inside the loader), and early refresh would act on that.
+    """
+    for start in range(0, len(keys), wave):
+        run_concurrently(request, keys[start : start + wave], Recorder())
+
+
 def run_concurrently(request: Request, keys: list[int], recorder: Recorder) -> None:
     """One request per key, all released at once; returns when every one answered."""
     burst = Burst(request, keys, recorder)

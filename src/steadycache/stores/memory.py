@@ -142,6 +142,14 @@ class MemoryStore:
                 found.append(entry)  # type: ignore[arg-type]
             return found
 
+    def peek(self, key: str) -> Entry | None:
+        """The live entry under ``key`` without counting a read or touching the policy."""
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None or entry.stale_until <= self._clock() or type(entry) is not Entry:
+                return None
+            return entry
+
     def __contains__(self, key: object) -> bool:
         with self._lock:
             entry = self._data.get(key) if isinstance(key, str) else None

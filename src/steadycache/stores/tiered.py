@@ -199,6 +199,10 @@ class TieredStore:
 
     # --- introspection ----------------------------------------------------------------------
 
+    def peek(self, key: str) -> Entry | None:
+        """This process's L1 copy, without counting a read."""
+        return self.local.peek(key)
+
     def stats(self) -> StoreStats:
         return self.local.stats()
 

@@ -188,6 +188,10 @@ class AsyncTieredStore:
             self.local.set(key, self._copy(entry))
         return entry
 
+    def peek(self, key: str) -> Entry | None:
+        """This process's L1 copy, without counting a read."""
+        return self.local.peek(key)
+
     def stats(self) -> StoreStats:
         return self.local.stats()
 
