@@ -185,3 +185,29 @@ def test_garbled_entry_is_a_miss_and_counted(
     assert ns.stats().misses == 1
     assert ns.get_or_load("k", lambda: {"seats": 4}) == {"seats": 4}
     cache.close()
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_store_hits_equal_the_policy_driven_directly(policy: str, clock: ManualClock) -> None:
+    # Hits reach some policies through a read buffer; drained before every write, the
+    # policy must see exactly the sequence a direct simulation gives it.
+    import random
+
+    from steadycache.eviction import make_policy
+
+    rng = random.Random(11)
+    keys = [f"k{int(rng.paretovariate(1.2)) % 300}" for _ in range(6_000)]
+    store = MemoryStore(max_entries=50, policy=policy, clock=clock)
+    direct = make_policy(policy, 50)
+    store_hits = direct_hits = 0
+    for key in keys:
+        if store.get(key) is not None:
+            store_hits += 1
+        else:
+            store.set(key, make_entry(1, clock.now))
+        if key in direct:
+            direct.on_hit(key)
+            direct_hits += 1
+        else:
+            direct.on_insert(key, 1)
+    assert store_hits == direct_hits

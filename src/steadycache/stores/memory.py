@@ -15,6 +15,7 @@ import heapq
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
@@ -32,6 +33,10 @@ Clock = Callable[[], float]
 _HEAP_SLACK: Final = 2
 # Writes reclaim at most this many expired entries each, bounding the latency of a set.
 _RECLAIM_PER_WRITE: Final = 8
+# Buffered hits are applied when a writer takes the lock, or by a reader once this many
+# wait and the lock is free; past the limit the oldest are dropped (recency is a hint).
+_HIT_BUFFER_DRAIN: Final = 64
+_HIT_BUFFER_LIMIT: Final = 65_536
 
 logger = logging.getLogger("steadycache")
 
@@ -72,7 +77,13 @@ class MemoryStore:
         assert capacity is not None
         self._policy: EvictionPolicy = make_policy(name, capacity)
         self._on_hit = self._policy.on_hit  # bound once: this is the read hot path
-        self._lock_free_hits = self._policy.concurrent_hits and serialize is None
+        # Hits are served without the lock whenever entries are kept as objects. A policy
+        # whose on_hit is one atomic step takes it at once; the others (ARC, W-TinyLFU, ...)
+        # get it through a read buffer that writers drain, under the lock, before any
+        # eviction decision, so the policy sees every hit in order (as Caffeine does).
+        self._lock_free_reads = serialize is None
+        self._immediate_hits = self._policy.concurrent_hits
+        self._hit_buffer: deque[str] = deque(maxlen=_HIT_BUFFER_LIMIT)
         # A second limit on entry count when the policy itself counts bytes.
         self._max_entries = max_entries if self._by_bytes else None
         self._codec = serialize
@@ -96,18 +107,28 @@ class MemoryStore:
         """The entry under ``key`` unless absent or past ``stale_until`` (at ``now``)."""
         if now is None:
             now = self._clock()
-        if self._lock_free_hits:
-            # A dict read is atomic, and so is this policy's on_hit: a live, unpacked entry
-            # is served without the lock. Everything else takes the locked path below.
+        if self._lock_free_reads:
+            # A dict read is atomic: a live entry is served without the lock. Everything
+            # else (a miss, an expired entry) takes the locked path below.
             entry = self._data.get(key)
             if type(entry) is Entry and entry.stale_until > now:
-                try:  # noqa: SIM105 - suppress() costs a context manager per hit
-                    self._on_hit(key)
-                except KeyError:
-                    pass  # evicted by a writer meanwhile; this read still saw a live entry
+                if self._immediate_hits:
+                    try:  # noqa: SIM105 - suppress() costs a context manager per hit
+                        self._on_hit(key)
+                    except KeyError:
+                        pass  # evicted by a writer meanwhile; this read saw a live entry
+                else:
+                    buffer = self._hit_buffer
+                    buffer.append(key)
+                    if len(buffer) >= _HIT_BUFFER_DRAIN and self._lock.acquire(blocking=False):
+                        try:
+                            self._drain_hits()
+                        finally:
+                            self._lock.release()
                 self._hits += 1
                 return entry
         with self._lock:
+            self._drain_hits()
             entry = self._data.get(key)
             if entry is not None:
                 if entry.stale_until > now:
@@ -124,6 +145,7 @@ class MemoryStore:
     def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """``get`` for each key, under one lock acquisition."""
         with self._lock:
+            self._drain_hits()
             now = self._clock()
             found: list[Entry | None] = []
             for key in keys:
@@ -263,7 +285,19 @@ class MemoryStore:
         blob = pack_entry(entry, self._codec.encode(entry.value), self._codec.codec_id)
         return _Packed(blob, entry.stale_until)
 
+    def _drain_hits(self) -> None:
+        # Lock held. Hits buffered by lock-free reads reach the policy before anything
+        # that may evict; a key removed since its read is skipped.
+        buffer = self._hit_buffer
+        data = self._data
+        on_hit = self._on_hit
+        while buffer:
+            key = buffer.popleft()
+            if key in data:
+                on_hit(key)
+
     def _store_locked(self, key: str, entry: Entry | _Packed, now: float) -> None:
+        self._drain_hits()
         self._sets += 1
         if entry.stale_until <= now:
             # Already dead: storing it would only cost an eviction of something useful.
