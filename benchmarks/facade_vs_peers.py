@@ -45,6 +45,7 @@ from cashews import Cache as CashewsCache
 
 import steadycache
 from steadycache import AsyncCache, Cache, Entry, Eviction, MemoryStore, Policy, Ttl
+from steadycache.eviction import DEFAULT_POLICY
 
 CAPACITY: Final = 100_000
 TTL_SECONDS: Final = 300
@@ -237,9 +238,13 @@ def mapping_case(name: str, mapping: MappingCache, work: Workload) -> Case:
     return _sync_case(name, mapping.get, _setitem_loop(mapping, work.pairs), work)
 
 
-def memory_store_case(work: Workload) -> Case:
-    """steadycache's ``MemoryStore`` alone: ``Entry`` in, ``Entry`` out; no keys, no codec."""
-    store = MemoryStore(max_entries=CAPACITY)
+def memory_store_case(work: Workload, policy: str = "default") -> Case:
+    """steadycache's ``MemoryStore`` alone: ``Entry`` in, ``Entry`` out; no keys, no codec.
+
+    The target row uses the default policy; a second row shows S3-FIFO, whose hits are
+    one atomic counter bump (W-TinyLFU's update a frequency sketch).
+    """
+    store = MemoryStore(max_entries=CAPACITY, policy=policy)
     now = time.time()
     entries = [
         (
@@ -256,7 +261,8 @@ def memory_store_case(work: Workload) -> Case:
     ]
     store.set_many(dict(entries))
     case = _sync_case(
-        f"steadycache MemoryStore ({store.policy_name})",
+        f"steadycache MemoryStore ({store.policy_name}"
+        + (", the default)" if policy == "default" else ")"),
         store.get,
         _set_loop(store.set, entries),
         work,
@@ -349,6 +355,7 @@ def build_cases(runner: asyncio.Runner, work: Workload) -> list[Case]:
         mapping_case("cachebox.TTLCache", cachebox.TTLCache[str, Any](CAPACITY, TTL_SECONDS), work),
         mapping_case("lru-dict LRU", lru_dict, work),
         memory_store_case(work),
+        *([memory_store_case(work, "s3fifo")] if DEFAULT_POLICY != "s3fifo" else []),
         sync_facade_case(work),
         async_facade_case(runner, work),
         cashews_case(runner, work),

@@ -2,13 +2,14 @@
 
 A counting Bloom filter laid out as libCacheSim's ``minimalIncrementCBF``: sized for
 ``entries`` keys at a 0.1% error target (about 14.4 counters per entry and 10 hash
-functions, derived by double hashing), every ``add`` increments all of a key's counters,
-the estimate is their minimum, and ``halve`` ages all counts. Matching that layout matters
-more than it seems: the filter is deliberately overloaded (it sees far more keys than
-``entries``), so its noise is part of the policy's behaviour.
+functions, derived by double hashing), every ``add`` increments all of a key's counters
+(despite the reference's name, not only the minimal ones), the estimate is their minimum,
+and ``halve`` ages all counts. Matching that layout matters more than it seems: the filter
+is deliberately overloaded (it sees far more keys than ``entries``), so its noise is part
+of the policy's behaviour.
 
-libCacheSim hashes with XXH64; here a key's built-in ``hash()`` goes through the splitmix64
-finaliser, which is as well mixed and costs no dependency.
+Hashing is libCacheSim's too: XXH64 (implemented here for one 64-bit word, no dependency)
+of the integer key, or of ``hash(key)`` for other keys, with libCacheSim's two seeds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ _MASK_64 = 0xFFFFFFFFFFFFFFFF
 _LN2 = 0.693147180559945
 _LN2_SQUARED = 0.480453013918201
 _MAX_COUNTERS = 2**31 - 1
+_SEED_0, _SEED_1 = 0x12345678, 0x12344321  # libCacheSim's HASH_SEED0 and HASH_SEED1
+_PRIME_1 = 0x9E3779B185EBCA87
+_PRIME_2 = 0xC2B2AE3D27D4EB4F
+_PRIME_3 = 0x165667B19E3779F9
+_PRIME_4 = 0x85EBCA77C2B2AE63
+_PRIME_5 = 0x27D4EB2F165667C5
 
 
 class CountingSketch:
@@ -42,15 +49,17 @@ class CountingSketch:
 
     def indexes(self, key: Hashable) -> list[int]:
         """The key's counter positions; callers touching one key twice compute them once."""
-        # Double hashing over a mixed hash, as libCacheSim does (first + i * step), but with
-        # both terms reduced modulo the width first: small ints keep CPython on its fast path.
-        h = (hash(key) * 0x9E3779B97F4A7C15) & _MASK_64
-        h ^= h >> 29
-        h = (h * 0xBF58476D1CE4E5B9) & _MASK_64
+        # libCacheSim: a, b = XXH64(id, seed0), XXH64(id, seed1) truncated to 32 bits, and
+        # position i = (a + i * b) mod 2**32 mod width. Integer keys hash exactly as
+        # libCacheSim's object ids do, so simulations agree request for request.
+        value = key if type(key) is int else hash(key)
+        first = _xxh64_of_u64(value & _MASK_64, _SEED_0) & _MASK_32
+        step = _xxh64_of_u64(value & _MASK_64, _SEED_1) & _MASK_32
         width = self._width
-        first = (h >> 32) % width
-        step = (h & _MASK_32) % (width - 1) + 1
-        return [x % width for x in range(first, first + self._hash_count * step, step)]
+        if not step:
+            return [first % width] * self._hash_count
+        end = first + self._hash_count * step
+        return [(x & _MASK_32) % width for x in range(first, end, step)]
 
     def add_at(self, indexes: list[int]) -> None:
         counters = self._counters
@@ -70,3 +79,14 @@ class CountingSketch:
     def halve(self) -> None:
         """Age every count so that old popularity fades."""
         self._counters = [count >> 1 for count in self._counters]
+
+
+def _xxh64_of_u64(value: int, seed: int) -> int:
+    """XXH64 of one little-endian 64-bit word (the 8-byte path of the reference algorithm)."""
+    lane = (value * _PRIME_2) & _MASK_64
+    lane = ((((lane << 31) | (lane >> 33)) & _MASK_64) * _PRIME_1) & _MASK_64
+    h = ((seed + _PRIME_5 + 8) & _MASK_64) ^ lane
+    h = (((((h << 27) | (h >> 37)) & _MASK_64) * _PRIME_1) + _PRIME_4) & _MASK_64
+    h = ((h ^ (h >> 33)) * _PRIME_2) & _MASK_64
+    h = ((h ^ (h >> 29)) * _PRIME_3) & _MASK_64
+    return h ^ (h >> 32)

@@ -10,16 +10,23 @@ does not, and a full cache compares the window's LRU with the main cache's victi
 ``wtinylfu-adaptive`` starts from the same layout and moves the window/main boundary by hill
 climbing on the hit ratio, as Caffeine does.
 
-Deliberate differences from libCacheSim, both outside the compared configurations: the
-window gets at least one unit (libCacheSim admits nothing below 100 entries), and a hit never
-evicts (libCacheSim can evict from an over-full probation segment while promoting, which a
-store's ``on_hit`` could not report), so protected is sized ``main - probation``.
+libCacheSim sizes the SLRU segments by truncation (``int(0.2 m)`` and ``int(0.8 m)``), which
+usually leaves them one unit short of the main cache ``m``; the main cache then overfills
+probation by one, and the next probation hit evicts probation's LRU while cooling. That quirk
+moves hit ratios by up to ~1 pp, so ``wtinylfu`` keeps it, with one change: ``on_hit`` cannot
+report a victim, so the eviction is owed and paid at the start of the next insert or update.
+``wtinylfu-adaptive`` (Caffeine's design, not libCacheSim's) sizes protected as
+``m - probation`` and never owes evictions.
+
+One deliberate difference, outside the compared configurations: the window gets at least one
+unit (libCacheSim's window is 0, so it admits nothing, below 100 entries).
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from typing import ClassVar
 
 from steadycache.eviction._sketch import CountingSketch
 from steadycache.eviction.base import EvictionPolicy, Key
@@ -35,9 +42,12 @@ class WTinyLFUPolicy(EvictionPolicy):
     """W-TinyLFU with a fixed window, as libCacheSim's default."""
 
     name = "wtinylfu"
+    #: Size SLRU segments by truncation as libCacheSim does (see the module docstring).
+    libcachesim_segments: ClassVar[bool] = True
     __slots__ = (
         "_hits_until_reset",
         "_main_capacity",
+        "_owed_evictions",
         "_probation",
         "_probation_capacity",
         "_probation_used",
@@ -47,6 +57,7 @@ class WTinyLFUPolicy(EvictionPolicy):
         "_reset_interval",
         "_resident_slots",
         "_sketch",
+        "_main_slots",
         "_where",
         "_window",
         "_window_capacity",
@@ -64,10 +75,14 @@ class WTinyLFUPolicy(EvictionPolicy):
         # Sketch positions of window keys, computed once at insert: each window key is
         # compared (and counted) once more when it leaves, so this halves the hashing.
         self._window_slots: dict[Key, list[int]] = {}
+        # The same for keys in the main cache, kept from their admission: a hit there adds
+        # to the sketch, and hashing on every hit would dominate the store's read path.
+        self._main_slots: dict[Key, list[int]] = {}
         # The main victim often stays the same over many comparisons: remember its positions.
         self._resident_slots: tuple[Key, list[int]] | None = None
         self._window_used = self._probation_used = self._protected_used = 0
         self._window_capacity = 0
+        self._owed_evictions = 0  # probation evictions a hit triggered (paid on next insert)
         self._main_capacity = self._probation_capacity = self._protected_capacity = 0
         self._set_window_capacity(max(1, int(capacity * WINDOW_RATIO)))
         self._sketch = CountingSketch(self._main_capacity)
@@ -95,7 +110,10 @@ class WTinyLFUPolicy(EvictionPolicy):
             # libCacheSim counts window hits only through the eviction path, not here.
             self._window.move_to_end(key)
             return
-        self._sketch.add(key)
+        slots = self._main_slots.get(key)
+        if slots is None:
+            slots = self._main_slots[key] = self._sketch.indexes(key)
+        self._sketch.add_at(slots)
         self._hits_until_reset -= 1
         if not self._hits_until_reset:
             self._hits_until_reset = self._reset_interval
@@ -109,11 +127,15 @@ class WTinyLFUPolicy(EvictionPolicy):
         self._protected_used += size
         self._where[key] = _PROTECTED
         self._cool_protected()
+        if self._probation_used > self._probation_capacity:
+            self._owe_probation_evictions()
 
     def on_insert(self, key: Key, size: int, expires_at: float = math.inf) -> list[Key]:
         if size > self.capacity:
             return [key]
         victims: list[Key] = []
+        if self._owed_evictions:
+            self._pay_owed_evictions(victims)
         while self.used + size > self.capacity:
             self._evict_round(victims)
         self._window[key] = size
@@ -140,12 +162,15 @@ class WTinyLFUPolicy(EvictionPolicy):
             self._protected_used += size - self._protected[key]
             self._protected[key] = size
         victims: list[Key] = []
+        if self._owed_evictions:
+            self._pay_owed_evictions(victims)
         while self.used > self.capacity:
             self._evict_round(victims)
         return victims
 
     def on_remove(self, key: Key) -> None:
         where = self._where.pop(key)
+        self._main_slots.pop(key, None)
         if where == _WINDOW:
             self._window_used -= self._window.pop(key)
             self._window_slots.pop(key, None)
@@ -156,6 +181,9 @@ class WTinyLFUPolicy(EvictionPolicy):
 
     def evict_one(self) -> Key | None:
         victims: list[Key] = []
+        if self._owed_evictions and self._probation:
+            self._owed_evictions -= 1
+            victims.append(self._main_evict())
         while not victims and self._where:
             self._evict_round(victims)
         return victims[0] if victims else None
@@ -166,7 +194,10 @@ class WTinyLFUPolicy(EvictionPolicy):
         self._window_capacity = window_capacity
         self._main_capacity = self.capacity - window_capacity
         self._probation_capacity = int(self._main_capacity * PROBATION_RATIO)
-        self._protected_capacity = self._main_capacity - self._probation_capacity
+        if self.libcachesim_segments:
+            self._protected_capacity = int(self._main_capacity * (1 - PROBATION_RATIO))
+        else:
+            self._protected_capacity = self._main_capacity - self._probation_capacity
 
     def _evict_round(self, victims: list[Key]) -> None:
         """One call of libCacheSim's WTinyLFU_evict (which may only move the window's LRU)."""
@@ -182,6 +213,7 @@ class WTinyLFUPolicy(EvictionPolicy):
         if self._probation_used + self._protected_used + candidate_size <= self._main_capacity:
             # The main cache has room: the window's LRU moves there, nothing leaves.
             self._main_insert(candidate, candidate_size, victims)
+            self._main_slots[candidate] = candidate_slots
         else:
             resident = self._main_candidate()
             if resident is not None and sketch.estimate_at(candidate_slots) > sketch.estimate_at(
@@ -189,8 +221,10 @@ class WTinyLFUPolicy(EvictionPolicy):
             ):
                 victims.append(self._main_evict())
                 self._main_insert(candidate, candidate_size, victims)
+                self._main_slots[candidate] = candidate_slots
             else:
                 del self._where[candidate]
+                self._main_slots.pop(candidate, None)
                 victims.append(candidate)
         sketch.add_at(candidate_slots)
 
@@ -217,6 +251,7 @@ class WTinyLFUPolicy(EvictionPolicy):
             victim, size = self._protected.popitem(last=False)
             self._protected_used -= size
         del self._where[victim]
+        self._main_slots.pop(victim, None)
         return victim
 
     def _main_insert(self, key: Key, size: int, victims: list[Key]) -> None:
@@ -238,6 +273,28 @@ class WTinyLFUPolicy(EvictionPolicy):
             self._protected[key] = size
             self._protected_used += size
         self._where[key] = segment
+
+    def _owe_probation_evictions(self) -> None:
+        """libCacheSim evicts probation's LRU entries until probation fits (SLRU_cool of 0)."""
+        if not self.libcachesim_segments:
+            return
+        excess = self._probation_used - self._probation_capacity
+        already_owed = self._owed_evictions
+        for size in self._probation.values():
+            # The LRU entries already owed count as gone (libCacheSim evicted them already).
+            if already_owed:
+                already_owed -= 1
+            elif excess > 0:
+                self._owed_evictions += 1
+            else:
+                break
+            excess -= size
+
+    def _pay_owed_evictions(self, victims: list[Key]) -> None:
+        while self._owed_evictions and self._probation:
+            self._owed_evictions -= 1
+            victims.append(self._main_evict())
+        self._owed_evictions = 0
 
     def _cool_protected(self) -> None:
         """Demote protected's LRU entries to probation's MRU end until protected fits."""
@@ -262,6 +319,7 @@ class AdaptiveWTinyLFUPolicy(WTinyLFUPolicy):
     """W-TinyLFU whose window size is tuned by hill climbing on the sampled hit ratio."""
 
     name = "wtinylfu-adaptive"
+    libcachesim_segments = False
     __slots__ = (
         "_climbing",
         "_previous_hit_ratio",
