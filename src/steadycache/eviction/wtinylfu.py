@@ -47,6 +47,7 @@ class WTinyLFUPolicy(EvictionPolicy):
     __slots__ = (
         "_hits_until_reset",
         "_main_capacity",
+        "_main_slots",
         "_owed_evictions",
         "_probation",
         "_probation_capacity",
@@ -57,7 +58,6 @@ class WTinyLFUPolicy(EvictionPolicy):
         "_reset_interval",
         "_resident_slots",
         "_sketch",
-        "_main_slots",
         "_where",
         "_window",
         "_window_capacity",
