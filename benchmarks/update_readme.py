@@ -17,6 +17,19 @@ README = ROOT / "README.md"
 BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w-]+) -->\n)(.*?)(<!-- /bench:(?P=name) -->)", re.S)
 
 
+def demote(markdown: str) -> str:
+    """Push a result file's headings three levels down, under the README's own."""
+    lines = []
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        if not in_code and line.startswith("#"):
+            line = "###" + line
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def fill(readme: str) -> tuple[str, list[str]]:
     """The README with every known block replaced; names of blocks with no result file."""
     missing: list[str] = []
@@ -27,7 +40,7 @@ def fill(readme: str) -> tuple[str, list[str]]:
         if not result.exists():
             missing.append(name)
             return match.group(0)
-        return f"{match.group(1)}{result.read_text().strip()}\n{match.group(4)}"
+        return f"{match.group(1)}{demote(result.read_text().strip())}\n{match.group(4)}"
 
     return BLOCK.sub(replace, readme), missing
 
