@@ -336,8 +336,3 @@ def async_shared_store_for(
         raise_store_errors=consistency.on_store_error == "raise",
         clock=clock,
     )
-
-
-def describe_store(store: Store | AsyncStore) -> str:
-    """A short name for logs."""
-    return f"{type(store).__name__}({store.tier})"

@@ -24,7 +24,6 @@ silently ignored.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -782,8 +781,3 @@ class Policy:
                     f"of staleness, but the TTL ({self.invalidation.ttl.seconds:g}s) plus stale "
                     f"serving ({self.stampede.stale_seconds:g}s) allows {worst:g}s",
                 )
-
-
-def fields_of(policy: Policy) -> dict[str, Any]:
-    """The decisions as a plain dict (for reports)."""
-    return {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)}

@@ -297,8 +297,3 @@ class RedisStore(RedisStoreBase):
 
     def close(self) -> None:
         """The backend owns the connections; nothing to release per namespace."""
-
-
-def describe(store: Any) -> str:
-    """For logs."""
-    return f"{type(store).__name__}({getattr(store, 'tier', '?')})"
