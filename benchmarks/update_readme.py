@@ -24,9 +24,7 @@ def demote(markdown: str) -> str:
     for line in markdown.splitlines():
         if line.startswith("```"):
             in_code = not in_code
-        if not in_code and line.startswith("#"):
-            line = "###" + line
-        lines.append(line)
+        lines.append("###" + line if not in_code and line.startswith("#") else line)
     return "\n".join(lines)
 
 
