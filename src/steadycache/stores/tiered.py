@@ -43,8 +43,9 @@ def local_copy(entry: Entry, cap: float) -> Entry:
     )
 
 
-class TieredStore:
-    """L1 + L2 with a backplane. Implements the store contract and the lease capability."""
+class TierPair:
+    """What the sync and async two-tier stores share: the L1 copy rule, failure handling,
+    and the per-tier view. Subclasses add the (awaited or not) calls to the shared tier."""
 
     in_process: bool = False
     tier: str = "tiered"
@@ -53,25 +54,17 @@ class TieredStore:
         self,
         namespace: str,
         local: MemoryStore,
-        shared: RedisStore,
-        backplane: Backplane | None,
         *,
         l1_max_age: float,
-        raise_store_errors: bool = False,
-        clock: Callable[[], float] = time.time,
+        raise_store_errors: bool,
+        clock: Callable[[], float],
     ) -> None:
         self.namespace = namespace
         self.local = local
-        self.shared = shared
-        self._backplane = backplane
         self._l1_max_age = l1_max_age
         self._raise = raise_store_errors
         self._clock = clock
         self.fallbacks = 0
-        if backplane is not None:
-            backplane.register(namespace, local)
-
-    # --- helpers --------------------------------------------------------------------------
 
     def _local_copy(self, entry: Entry) -> Entry:
         return local_copy(entry, self._clock() + self._l1_max_age)
@@ -86,6 +79,40 @@ class TieredStore:
         )
         if self._raise:
             raise error
+
+    def peek(self, key: str) -> Entry | None:
+        """This process's L1 copy, without counting a read."""
+        return self.local.peek(key)
+
+    def stats(self) -> StoreStats:
+        return self.local.stats()
+
+
+class TieredStore(TierPair):
+    """L1 + L2 with a backplane. Implements the store contract and the lease capability."""
+
+    def __init__(
+        self,
+        namespace: str,
+        local: MemoryStore,
+        shared: RedisStore,
+        backplane: Backplane | None,
+        *,
+        l1_max_age: float,
+        raise_store_errors: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            namespace,
+            local,
+            l1_max_age=l1_max_age,
+            raise_store_errors=raise_store_errors,
+            clock=clock,
+        )
+        self.shared = shared
+        self._backplane = backplane
+        if backplane is not None:
+            backplane.register(namespace, local)
 
     def _announce(self, op: str, key: str) -> None:
         if self._backplane is not None:
@@ -198,13 +225,6 @@ class TieredStore:
         return entry
 
     # --- introspection ----------------------------------------------------------------------
-
-    def peek(self, key: str) -> Entry | None:
-        """This process's L1 copy, without counting a read."""
-        return self.local.peek(key)
-
-    def stats(self) -> StoreStats:
-        return self.local.stats()
 
     def tier_stats(self) -> tuple[StoreStats, ...]:
         """One snapshot per tier: L1 then L2."""

@@ -16,16 +16,13 @@ from steadycache.errors import StoreError
 from steadycache.stores.base import StoreStats
 from steadycache.stores.memory import MemoryStore
 from steadycache.stores.redis_async import AsyncRedisBackend, AsyncRedisStore
-from steadycache.stores.tiered import local_copy
+from steadycache.stores.tiered import TierPair
 
 logger = logging.getLogger("steadycache")
 
 
-class AsyncTieredStore:
+class AsyncTieredStore(TierPair):
     """L1 + L2 with a backplane, for ``AsyncCache``; also the lease capability."""
-
-    in_process: bool = False
-    tier: str = "tiered"
 
     def __init__(
         self,
@@ -39,16 +36,17 @@ class AsyncTieredStore:
         raise_store_errors: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.namespace = namespace
-        self.local = local
+        super().__init__(
+            namespace,
+            local,
+            l1_max_age=l1_max_age,
+            raise_store_errors=raise_store_errors,
+            clock=clock,
+        )
         self.shared = shared
         self._backend = backend
         self._accept_noeviction = accept_noeviction
         self._ready = False
-        self._l1_max_age = l1_max_age
-        self._raise = raise_store_errors
-        self._clock = clock
-        self.fallbacks = 0
 
     async def start(self) -> None:
         """Check the server's eviction policy and join the backplane (needs a running loop).
@@ -61,20 +59,6 @@ class AsyncTieredStore:
         await self._backend.check_server_once(accept_noeviction=self._accept_noeviction)
         self._backend.backplane().register(self.namespace, self.local)
         self._ready = True
-
-    def _copy(self, entry: Entry) -> Entry:
-        return local_copy(entry, self._clock() + self._l1_max_age)
-
-    def _fallback(self, operation: str, error: StoreError) -> None:
-        self.fallbacks += 1
-        logger.warning(
-            "shared tier %s failed for namespace %s, falling back: %s",
-            operation,
-            self.namespace,
-            error,
-        )
-        if self._raise:
-            raise error
 
     async def _announce(self, op: str, key: str) -> None:
         await self._backend.backplane().publish(self.namespace, op, key)
@@ -91,7 +75,7 @@ class AsyncTieredStore:
             self._fallback("get", error)
             return None
         if entry is not None:
-            self.local.set(key, self._copy(entry))
+            self.local.set(key, self._local_copy(entry))
         return entry
 
     async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
@@ -108,7 +92,7 @@ class AsyncTieredStore:
             return found
         for key, entry in fetched.items():
             if entry is not None:
-                self.local.set(key, self._copy(entry))
+                self.local.set(key, self._local_copy(entry))
         return [
             entry if entry is not None else fetched.get(key)
             for key, entry in zip(keys, found, strict=True)
@@ -121,13 +105,13 @@ class AsyncTieredStore:
             await self.shared.set(key, entry)
         except StoreError as error:
             self._fallback("set", error)
-        self.local.set(key, self._copy(entry))
+        self.local.set(key, self._local_copy(entry))
         await self._announce("set", key)
 
     async def set_leased(self, key: str, entry: Entry, token: str) -> bool:
         written = await self.shared.set_leased(key, entry, token)
         if written:
-            self.local.set(key, self._copy(entry))
+            self.local.set(key, self._local_copy(entry))
             await self._announce("set", key)
         return written
 
@@ -185,15 +169,8 @@ class AsyncTieredStore:
         """L2 only (a lease waiter polling for the holder's result)."""
         entry = await self.shared.get(key)
         if entry is not None:
-            self.local.set(key, self._copy(entry))
+            self.local.set(key, self._local_copy(entry))
         return entry
-
-    def peek(self, key: str) -> Entry | None:
-        """This process's L1 copy, without counting a read."""
-        return self.local.peek(key)
-
-    def stats(self) -> StoreStats:
-        return self.local.stats()
 
     def tier_stats(self) -> tuple[StoreStats, ...]:
         """One snapshot per tier: L1 then L2."""
