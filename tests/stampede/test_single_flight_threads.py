@@ -137,3 +137,22 @@ def test_without_single_flight_every_miss_loads() -> None:
 
         burst(50, lambda: ns.get_or_load("hot", load))
         assert calls == 50
+
+
+def test_a_load_that_lands_between_read_and_flight_is_not_repeated() -> None:
+    # A reader saw a miss; before it joined a flight, another caller's load landed and its
+    # flight ended. The reader must use that value, not load a second time.
+    with Cache() as cache:
+        ns = cache.namespace("sf")
+        stored = ns.stored_key("k")
+        assert ns.get_entry("k") is None  # the late reader's view
+        ns.get_or_load("k", lambda: "first")  # someone else's load lands
+        calls = 0
+
+        def second() -> str:
+            nonlocal calls
+            calls += 1
+            return "second"
+
+        assert ns._load(stored, second, None, None, ()) == "first"
+        assert calls == 0
