@@ -27,8 +27,10 @@ from steadycache.stores.redis import (
 from steadycache.stores.redis_backend import (
     ServerReport,
     _require_redis,
+    admit,
     config_forbidden_report,
     evaluate_server_config,
+    failure,
     normalise_config,
     parse_url,
     sum_server_info,
@@ -109,24 +111,11 @@ class AsyncRedisBackend:
         self, operation: str, function: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
     ) -> T:
         """Await one Redis call behind the breaker; failures become ``StoreError``."""
-        if not self.breaker.allow():
-            self.breaker_rejections += 1
-            raise StoreError(f"redis {operation}: circuit breaker open after repeated failures")
-        exceptions = self._redis.exceptions
+        admit(self, operation)
         try:
             result = await function(*args, **kwargs)
-        except exceptions.ResponseError as exc:
-            self.breaker.record(failed=False)
-            self.errors += 1
-            raise StoreError(f"redis {operation} refused: {exc!r}") from exc
         except Exception as exc:
-            # Connection errors, timeouts, and what a cluster client raises mid-failover
-            # (RedisClusterException is not a RedisError; redis-py can even raise
-            # AttributeError on a connection torn down under it): all are store failures,
-            # counted, chained and turned into StoreError, never the caller's problem.
-            self.breaker.record(failed=True)
-            self.errors += 1
-            raise StoreError(f"redis {operation} failed: {exc!r}") from exc
+            raise failure(self, operation, exc) from exc
         self.breaker.record(failed=False)
         return result
 

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from steadycache._core.breaker import CircuitBreaker
@@ -169,26 +169,11 @@ class RedisBackend:
 
     def call(self, operation: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one Redis call behind the breaker; failures become ``StoreError`` (chained)."""
-        if not self.breaker.allow():
-            self.breaker_rejections += 1
-            raise StoreError(f"redis {operation}: circuit breaker open after repeated failures")
-        exceptions = self._redis.exceptions
+        admit(self, operation)
         try:
             result = function(*args, **kwargs)
-        except exceptions.ResponseError as exc:
-            # The server answered (a permission or script error): it is up, the breaker
-            # stays closed, but the caller still gets a StoreError.
-            self.breaker.record(failed=False)
-            self.errors += 1
-            raise StoreError(f"redis {operation} refused: {exc!r}") from exc
         except Exception as exc:
-            # Connection errors, timeouts, and what a cluster client raises mid-failover
-            # (RedisClusterException is not a RedisError; redis-py can even raise
-            # AttributeError on a connection torn down under it): all are store failures,
-            # counted, chained and turned into StoreError, never the caller's problem.
-            self.breaker.record(failed=True)
-            self.errors += 1
-            raise StoreError(f"redis {operation} failed: {exc!r}") from exc
+            raise failure(self, operation, exc) from exc
         self.breaker.record(failed=False)
         return result
 
@@ -262,6 +247,37 @@ class RedisBackend:
             self._backplane.close()
             self._backplane = None
         self.client.close()
+
+
+class BreakerState(Protocol):
+    """What ``admit`` and ``failure`` keep on a backend (sync or async)."""
+
+    breaker: CircuitBreaker
+    errors: int
+    breaker_rejections: int
+    _redis: Any
+
+
+def admit(backend: BreakerState, operation: str) -> None:
+    """Raise ``StoreError`` at once while the breaker is open: no call, no timeout."""
+    if not backend.breaker.allow():
+        backend.breaker_rejections += 1
+        raise StoreError(f"redis {operation}: circuit breaker open after repeated failures")
+
+
+def failure(backend: BreakerState, operation: str, exc: Exception) -> StoreError:
+    """Count a failed call and the ``StoreError`` to raise for it (the caller chains it)."""
+    backend.errors += 1
+    if isinstance(exc, backend._redis.exceptions.ResponseError):
+        # The server answered (a permission or script error): it is up, the breaker
+        # stays closed, but the caller still gets a StoreError.
+        backend.breaker.record(failed=False)
+        return StoreError(f"redis {operation} refused: {exc!r}")
+    # Connection errors, timeouts, and what a cluster client raises mid-failover
+    # (RedisClusterException is not a RedisError; redis-py can even raise AttributeError
+    # on a connection torn down under it): all are store failures, never the caller's.
+    backend.breaker.record(failed=True)
+    return StoreError(f"redis {operation} failed: {exc!r}")
 
 
 def evaluate_server_config(config: dict[str, str], *, accept_noeviction: bool) -> ServerReport:
