@@ -10,7 +10,6 @@ from steadycache import (
     EarlyRefresh,
     Eviction,
     Invalidation,
-    NotAvailableYetError,
     Policy,
     ReadThrough,
     Scope,
@@ -23,7 +22,17 @@ from steadycache import (
     Stampede,
     Ttl,
 )
-from steadycache.policy import DECISIONS, HotKeyWarmUp, LoaderTimeouts, OriginLimit, RefreshAhead
+from steadycache.policy import (
+    DECISIONS,
+    HotKeyWarmUp,
+    LoaderTimeouts,
+    OnEvent,
+    OnTableChange,
+    OriginLimit,
+    RefreshAhead,
+    WriteBehind,
+    WriteThrough,
+)
 
 
 def test_defaults_are_recorded_as_defaults() -> None:
@@ -144,9 +153,32 @@ def test_transactional_staleness_bound_is_enforced() -> None:
     assert ok.sensitivity.max_staleness == 10
 
 
-def test_machinery_not_in_this_release_is_refused_not_ignored() -> None:
-    with pytest.raises(NotAvailableYetError, match="not available yet"):
-        Invalidation(events=("booking.changed",))
+def test_triggers_need_an_owner_and_valid_templates() -> None:
+    with pytest.raises(ConfigurationError, match="needs an owner"):
+        Invalidation(triggers=(OnEvent("booking.changed"),))
+    with pytest.raises(ConfigurationError, match="not in key_columns"):
+        OnTableChange("hotels", key_columns=("id",), tags=("hotel:{hotel_id}",))
+    with pytest.raises(ConfigurationError, match="plain name"):
+        OnEvent("hotel.updated", tags=("hotel:{0}",))
+    with pytest.raises(ConfigurationError, match="plain"):
+        OnTableChange("hotels; drop table x", key_columns=("id",))
+    rule = OnTableChange("public.hotels", key_columns=("id",), keys=("{id}",))
+    assert rule.event == "table:public.hotels"
+    assert not rule.whole_namespace
+    single = Invalidation(owner="search-team", triggers=OnEvent("catalog.reloaded"))  # type: ignore[arg-type]
+    assert single.triggers[0].whole_namespace
+
+
+def test_write_patterns_are_validated() -> None:
+    with pytest.raises(ConfigurationError, match="sqlite_path"):
+        WriteBehind(journal="sqlite")
+    with pytest.raises(ConfigurationError, match="journal must be one of"):
+        WriteBehind(journal="kafka")
+    with pytest.raises(ConfigurationError, match="who accepted"):
+        WriteBehind(journal="redis", accept_loss="  ")
+    with pytest.raises(ConfigurationError, match="on_write"):
+        WriteThrough(on_write="upsert")
+    assert Policy(pattern=WriteThrough()).pattern.name == "write-through"
 
 
 def test_policy_is_frozen() -> None:

@@ -33,6 +33,8 @@ EXPECTED = {
     "NoWarmUp",
     "NotAvailableYetError",
     "Observability",
+    "OnEvent",
+    "OnTableChange",
     "OriginLimit",
     "OriginOverloaded",
     "Policy",
@@ -54,6 +56,8 @@ EXPECTED = {
     "UsageError",
     "ValueTooLargeError",
     "WarmReport",
+    "WriteBehind",
+    "WriteThrough",
     "__version__",
 }
 

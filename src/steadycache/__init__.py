@@ -37,6 +37,8 @@ from steadycache.policy import (
     LocalOnly,
     NoWarmUp,
     Observability,
+    OnEvent,
+    OnTableChange,
     OriginLimit,
     Policy,
     ReadThrough,
@@ -51,6 +53,8 @@ from steadycache.policy import (
     StaleWhileRevalidate,
     Stampede,
     Ttl,
+    WriteBehind,
+    WriteThrough,
 )
 from steadycache.stampede.warm import WarmReport
 from steadycache.stores.base import AsyncStore, Store, StoreStats
@@ -87,6 +91,8 @@ __all__ = [
     "NoWarmUp",
     "NotAvailableYetError",
     "Observability",
+    "OnEvent",
+    "OnTableChange",
     "OriginLimit",
     "OriginOverloaded",
     "Policy",
@@ -110,5 +116,7 @@ __all__ = [
     "UsageError",
     "ValueTooLargeError",
     "WarmReport",
+    "WriteBehind",
+    "WriteThrough",
     "__version__",
 ]

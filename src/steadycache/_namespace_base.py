@@ -7,19 +7,29 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
-from steadycache._namespace_core import NamespaceCore, Scope
+from steadycache._namespace_core import NamespaceCore, Scope, logger
 from steadycache._signals import ttl_seconds
-from steadycache.errors import UsageError
+from steadycache.errors import InvalidKeyError, UsageError
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
+from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers, WriteBehind
 from steadycache.stampede.hot_keys import HotKeyTracker, encode_snapshot
 from steadycache.stampede.refresh_ahead import RefreshSchedule
 
 StoreT = TypeVar("StoreT")
+
+
+class ReadAuditor(Protocol):
+    """Takes served reads and samples them (``steadycache.invalidation.StalenessAuditor``)."""
+
+    def observe(self, key: object, scope: Scope, entry: Entry | None) -> object: ...
+
+
+#: How often a namespace with a shared tier re-reads its generation (maintenance worker).
+MARKS_REFRESH_INTERVAL: Final = 1.0
 LoaderT = TypeVar("LoaderT", bound=Callable[[], Any])
 
 
@@ -69,6 +79,85 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
         )
         #: Whether read-through reads must be noted (one test on the read path).
         self._watches_reads = self._tracker is not None or self._schedule is not None
+        # Shared invalidation marks (tag counters, generation), when the store has them.
+        self._read_marks: Any = getattr(store, "read_marks", None)
+        self._bump_mark: Any = getattr(store, "bump_mark", None)
+        listen = getattr(store, "listen_marks", None)
+        if listen is not None:
+            listen(core)
+        self._next_marks_refresh = core.clock() + MARKS_REFRESH_INTERVAL
+        #: The in-process tier: the store itself, or a two-tier store's L1.
+        self._local_store: Any = getattr(store, "local", store)
+        #: The write-behind journal (set by the cache for WriteBehind namespaces).
+        self._journal: Any = None
+        #: A staleness auditor fed a sample of served reads (``audit_with``).
+        self._auditor: ReadAuditor | None = None
+
+    def audit_with(self, auditor: ReadAuditor | None) -> None:
+        """Hand served reads to ``auditor.observe(key, scope, entry)`` (it samples them)."""
+        self._auditor = auditor
+
+    def _offer_audit(self, key: object, scope: Scope, entry: Entry | None) -> None:
+        self._core.counters.audit_offers += 1
+        assert self._auditor is not None
+        try:
+            self._auditor.observe(key, scope, entry)
+        except Exception:  # an auditor must never fail a read
+            logger.exception("staleness auditor failed to take a read of %s", self.name)
+
+    def _journal_append(self, key: object, scope: Scope, value: Any, stored: str) -> Any:
+        """Append a write-behind write to the journal; returns once it is durable."""
+        journal = self._journal
+        assert journal is not None
+        try:
+            record = journal.append(self.name, key, scope, value)
+        except Exception:
+            self._core.counters.write_errors += 1
+            logger.warning(
+                "write-behind journal refused a write (not acknowledged): namespace=%s key=%s",
+                self.name,
+                stored,
+            )
+            raise
+        self._core.counters.journaled += 1
+        self._core.counters.writes += 1
+        return record
+
+    def _cache_write_failed(self, error: Exception) -> None:
+        self._core.counters.store_errors += 1
+        logger.warning(
+            "write-behind: journaled but not cached (reads may see the source's older value "
+            "until it is flushed): namespace=%s error=%s",
+            self.name,
+            error,
+        )
+
+    @property
+    def journal(self) -> Any:
+        """The write-behind journal a ``Flusher`` drains, or None for other patterns."""
+        return self._journal
+
+    def flusher(self, writer: Callable[[Any], object], *, consumer: str) -> Any:
+        """A ``Flusher`` applying this namespace's journal through ``writer(record)``, with
+        the policy's attempts and backoff (``start()`` it; ``consumer`` names this process)."""
+        pattern = self._core.policy.pattern
+        if not isinstance(pattern, WriteBehind) or self._journal is None:
+            raise UsageError(f"namespace {self.name!r} is not write-behind: nothing to flush")
+        from steadycache.write_behind import Flusher
+
+        return Flusher(
+            self._journal,
+            writer,
+            consumer=consumer,
+            max_attempts=pattern.max_attempts,
+            backoff=pattern.backoff,
+            max_backoff=pattern.max_backoff,
+        )
+
+    @staticmethod
+    def _check_tag(tag: object) -> None:
+        if not isinstance(tag, str) or not tag:
+            raise InvalidKeyError(f"a tag is a non-empty str, got {tag!r}")
 
     @property
     def name(self) -> str:
@@ -139,6 +228,14 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
         if self._warm_up is not None and now >= self._next_snapshot:
             self._next_snapshot = now + self._warm_up.snapshot_interval
             self._snapshot_due()
+        if self._read_marks is not None and now >= self._next_marks_refresh:
+            # A generation bump whose backplane message was lost is learnt here.
+            self._next_marks_refresh = now + MARKS_REFRESH_INTERVAL
+            self._marks_due()
+
+    @abstractmethod
+    def _marks_due(self) -> None:
+        """Re-read the shared generation (now, or as a background task)."""
 
     @abstractmethod
     def _snapshot_due(self) -> None:
@@ -167,6 +264,7 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
             current is not None
             and current.stored_at > seen_stored_at
             and current.fresh_until > self._core.clock()
+            and (not current.tags or self._core.marks.current(current))
         )
 
     def _landed_since(self, stored: str, seen: Entry | None) -> Entry | None:

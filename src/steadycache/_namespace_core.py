@@ -28,6 +28,7 @@ from steadycache._core.freshness import (
     lifetimes,
 )
 from steadycache._core.keys import KeyBuilder
+from steadycache._core.marks import GENERATION_FIELD, TAG_FIELD_PREFIX, LoadBasis, Marks
 from steadycache.codecs import Codec, codec_for
 from steadycache.errors import ConfigurationError, ValueTooLargeError
 from steadycache.observability.stats import (
@@ -36,7 +37,7 @@ from steadycache.observability.stats import (
     RollingRatio,
     snapshot,
 )
-from steadycache.policy import Policy
+from steadycache.policy import Policy, SharedTiers
 from steadycache.stores.base import StoreStats
 
 if TYPE_CHECKING:
@@ -93,6 +94,11 @@ class NamespaceCore:
             secret=key_secret,
         )
         self.generation = 0
+        consistency = policy.consistency
+        #: Tag counters and recent key changes (see ``_core/marks.py``).
+        self.marks = Marks(
+            max_age=consistency.l1_max_age if isinstance(consistency, SharedTiers) else math.inf
+        )
         self.codec: Codec = codec_for(security.codec)
         self.counters = NamespaceCounters()
         self.rolling = RollingRatio(policy.observability.rolling_window)
@@ -115,11 +121,39 @@ class NamespaceCore:
 
     def bump_generation(self) -> str:
         """Start a new generation (all old keys unreachable); returns the old prefix."""
+        return self.learn_generation(self.generation + 1)
+
+    def learn_generation(self, generation: int) -> str:
+        """Move to ``generation`` if it is newer (a shared bump); returns the old prefix."""
         old_prefix = self.keys.prefix
-        self.generation += 1
-        self.keys = self.keys.with_generation(self.generation)
-        self.counters.invalidations += 1
+        if generation > self.generation:
+            self.generation = generation
+            self.keys = self.keys.with_generation(generation)
+            self.counters.invalidations += 1
         return old_prefix
+
+    def learn_mark(self, field: str, value: int) -> None:
+        """Apply a counter another process moved (heard on the backplane)."""
+        if field == GENERATION_FIELD:
+            self.learn_generation(value)
+        elif field.startswith(TAG_FIELD_PREFIX):
+            self.marks.learn({field[len(TAG_FIELD_PREFIX) :]: value}, self._clock())
+
+    def note_change(self, stored_key: str) -> None:
+        """``stored_key`` was deleted or written: loads that started earlier must not land."""
+        now = self._clock()
+        self.marks.changed(stored_key, self._next_version(now), now)
+
+    def begin_load(self, tags: tuple[str, ...]) -> LoadBasis:
+        """What a load starts from; call before the loader runs (tags confirmed first)."""
+        return LoadBasis(self._next_version(self._clock()), tags, self.marks.counters(tags))
+
+    def landed(self, stored_key: str, basis: LoadBasis) -> bool:
+        """Whether a load from ``basis`` may be stored: no change of the key since it began."""
+        if self.marks.changed_after(stored_key, basis.version):
+            self.counters.stale_sets_rejected += 1
+            return False
+        return True
 
     # --- entries ------------------------------------------------------------------------
 
@@ -130,6 +164,7 @@ class NamespaceCore:
         ttl: Duration | None = None,
         tags: Iterable[str] = (),
         load_cost: float = 0.0,
+        basis: LoadBasis | None = None,
     ) -> Entry:
         """Validate, encode and wrap ``value``; raises before anything is written.
 
@@ -143,14 +178,18 @@ class NamespaceCore:
             raise ValueTooLargeError(self.name, len(payload), self._max_value_bytes)
         now = self._clock()
         fresh_until, stale_until = lifetimes(now, self._ttl, self._stampede, self._random, override)
+        if basis is None:
+            tags = tuple(tags)
+            basis = LoadBasis(self._next_version(now), tags, self.marks.counters(tags))
         return Entry(
             self.codec.decode(payload),
             stored_at=now,
             fresh_until=fresh_until,
             stale_until=stale_until,
             load_cost=load_cost,
-            version=self._next_version(now),
-            tags=tuple(tags),
+            version=basis.version,
+            tags=basis.tags,
+            tag_versions=basis.tag_versions,
             size=len(payload) + ENTRY_OVERHEAD_BYTES,
         )
 
@@ -159,6 +198,16 @@ class NamespaceCore:
         version = max(int(now * 1_000_000), self._last_version + 1)
         self._last_version = version
         return version
+
+    def current(self, entry: Entry | None) -> Entry | None:
+        """``entry`` unless one of its tags was invalidated since its value was read.
+
+        Only the counters this process knows; callers with a shared tier confirm
+        ``marks.unconfirmed(...)`` first."""
+        if entry is None or not entry.tags or self.marks.current(entry):
+            return entry
+        self.counters.tag_stale_dropped += 1
+        return None
 
     # --- decisions ----------------------------------------------------------------------
 
@@ -264,6 +313,33 @@ def store_for(policy: Policy, clock: Clock) -> Store:
         max_bytes=eviction.max_bytes,
         policy=eviction.policy,
         clock=clock,
+    )
+
+
+def journal_for(name: str, policy: Policy, redis: RedisBackend | None) -> Any:
+    """The write-behind journal of a ``WriteBehind`` namespace (durability checked here)."""
+    from steadycache.policy import WriteBehind
+    from steadycache.write_behind import RedisStreamJournal, SqliteJournal
+
+    pattern = policy.pattern
+    assert isinstance(pattern, WriteBehind)
+    if pattern.journal == "sqlite":
+        assert pattern.sqlite_path is not None
+        return SqliteJournal(pattern.sqlite_path)
+    if redis is None:
+        raise ConfigurationError(
+            "pattern",
+            f"namespace {name!r} journals writes in Redis but this cache has no Redis: "
+            "Cache(redis=RedisBackend('redis://...')), or WriteBehind(journal='sqlite', ...)",
+        )
+    consistency = policy.consistency
+    # One hash tag for the stream and its companions: one cluster slot for the scripts.
+    stream = pattern.stream or f"{redis.key_prefix}:wb:{{{name}}}"
+    return RedisStreamJournal(
+        redis.client,
+        stream,
+        accept_loss=pattern.accept_loss,
+        wait_replicas=consistency.wait_replicas if isinstance(consistency, SharedTiers) else 0,
     )
 
 

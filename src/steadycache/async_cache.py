@@ -21,13 +21,14 @@ from steadycache._namespace_core import (
     NamespaceCore,
     TraceSink,
     async_shared_store_for,
+    journal_for,
     logger,
     store_for,
 )
 from steadycache.async_namespace import AsyncNamespace
 from steadycache.errors import ConfigurationError, UsageError
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import Policy, SharedTiers
+from steadycache.policy import Policy, SharedTiers, WriteBehind
 from steadycache.stampede.readiness import Readiness
 from steadycache.stores.base import AsyncStore, Store
 
@@ -99,6 +100,13 @@ class AsyncCache:
             else:
                 store = store_for(policy, self._clock)
         namespace = AsyncNamespace(core, store, self)
+        if isinstance(policy.pattern, WriteBehind):
+            # The journal is sync (a fsync or a WAIT): write() runs its append in a thread.
+            url = getattr(self._redis, "url", None)
+            from steadycache.stores.redis_backend import RedisBackend  # optional extra
+
+            sync_redis = RedisBackend(url) if url is not None else None
+            namespace._journal = journal_for(name, policy, sync_redis)
         self._namespaces[name] = namespace
         return namespace
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
 from steadycache._core.freshness import LOAD, SERVE
+from steadycache._core.marks import GENERATION_FIELD, LoadBasis, tag_field
 from steadycache._namespace_base import NamespaceBase
 from steadycache._namespace_core import NamespaceCore, Scope, logger
 from steadycache._signals import RefreshSkipped, ServedStale
@@ -22,6 +23,7 @@ from steadycache.errors import (
     StoreError,
     UsageError,
 )
+from steadycache.policy import WriteBehind, WriteThrough
 from steadycache.stampede.hot_keys import (
     SNAPSHOT_DOCUMENT,
     decode_snapshot,
@@ -74,13 +76,18 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         local = self._local
         now = self._core.clock()
         entry = local.get(stored, now) if local is not None else await self._fetch(stored)
+        if entry is not None and entry.tags:
+            entry = await self._confirmed(entry)
         if self._core.classify(stored, entry, now, can_refresh=False) is SERVE:
+            if self._auditor is not None:
+                self._offer_audit(key, scope, entry)
             return entry.value  # type: ignore[union-attr]
         return default
 
     async def get_entry(self, key: object, *, scope: Scope = None) -> Entry | None:
-        """The raw entry with its metadata (freshness not applied), or None."""
-        return await self._fetch(self._core.keys.build(key, scope))
+        """The raw entry with its metadata (freshness not applied), or None (see
+        ``Namespace.get_entry``)."""
+        return await self._confirmed(await self._fetch(self._core.keys.build(key, scope)))
 
     async def set(
         self,
@@ -98,15 +105,23 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         reader to reload before expiry, as it does for values loaded through the cache.
         """
         stored = self._core.keys.build(key, scope)
+        tags = tuple(tags)
+        await self._confirm(tags)
         await self._put(
             stored, self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
         )
         self._core.counters.sets += 1
 
     async def delete(self, key: object, *, scope: Scope = None) -> bool:
-        """Remove the entry; whether one was there."""
+        """Invalidate one key in every process (see ``Namespace.delete``)."""
         stored = self._core.keys.build(key, scope)
         self._core.counters.deletes += 1
+        self._core.note_change(stored)
+        return await self._remove(stored)
+
+    invalidate = delete
+
+    async def _remove(self, stored: str) -> bool:
         if self._local is not None:
             return self._local.delete(stored)
         assert self._remote is not None
@@ -122,6 +137,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         else:
             assert self._remote is not None
             entries = await self._remote.get_many(stored)
+        entries = [await self._confirmed(entry) for entry in entries]
         values: list[Any] = []
         for stored_key, entry in zip(stored, entries, strict=True):
             action = self._core.classify(stored_key, entry, self._core.clock(), can_refresh=False)
@@ -138,6 +154,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
     ) -> None:
         """``set`` for several keys; every value is validated before any is written."""
         tags = tuple(tags)
+        await self._confirm(tags)
         prepared = {
             self._core.keys.build(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
             for key, value in items.items()
@@ -150,17 +167,129 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         self._core.counters.sets += len(prepared)
 
     async def invalidate_all(self) -> int:
-        """Drop every entry of this namespace; how many (see ``Namespace.invalidate_all``)."""
-        delete_prefix = getattr(self._store, "delete_prefix", None)
-        if self._store.in_process:
-            prefix = self._core.bump_generation()
+        """Invalidate every entry in every process (see ``Namespace.invalidate_all``)."""
+        core = self._core
+        if self._bump_mark is None:
+            old_prefix = core.bump_generation()
         else:
-            prefix = self._core.keys.prefix
-            self._core.counters.invalidations += 1
-        if delete_prefix is None:
-            return 0
-        result = delete_prefix(prefix)
-        return int(await result) if inspect.isawaitable(result) else int(result)
+            generation = await self._bump_mark(GENERATION_FIELD, core.generation)
+            old_prefix = core.learn_generation(generation)
+        delete_prefix = getattr(self._local_store, "delete_prefix", None)
+        return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+
+    async def invalidate_tag(self, tag: str) -> int:
+        """Invalidate every entry tagged ``tag`` (see ``Namespace.invalidate_tag``)."""
+        core = self._core
+        self._check_tag(tag)
+        if self._bump_mark is None:
+            counter = core.marks.bump(tag, core.clock())
+        else:
+            counter = await self._bump_mark(tag_field(tag), core.marks.counters((tag,))[0])
+            core.marks.learn({tag: counter}, core.clock())
+        core.counters.tag_invalidations += 1
+        return counter
+
+    async def _refresh_generation(self) -> None:
+        core = self._core
+        try:
+            (generation,) = await self._read_marks([GENERATION_FIELD])
+            if generation < core.generation:
+                # The shared tier lost it (a restart): carry ours forward for the fleet.
+                generation = await self._store.raise_mark(GENERATION_FIELD, core.generation)  # type: ignore[union-attr]
+        except StoreError as error:
+            core.counters.store_errors += 1
+            logger.warning("namespace %s: generation not re-read: %s", self.name, error)
+            return
+        core.learn_generation(generation)
+
+    def _marks_due(self) -> None:
+        self._cache._background(self._refresh_generation())
+
+    async def _confirmed(self, entry: Entry | None) -> Entry | None:
+        if entry is None or not entry.tags:
+            return entry
+        await self._confirm(entry.tags)
+        return self._core.current(entry)
+
+    async def _confirm(self, tags: Sequence[str]) -> None:
+        """Read from the shared tier the counters of ``tags`` not confirmed lately."""
+        if self._read_marks is None or not tags:
+            return
+        core = self._core
+        now = core.clock()
+        unconfirmed = core.marks.unconfirmed(tags, now)
+        if not unconfirmed:
+            return
+        try:
+            counters = await self._read_marks([tag_field(tag) for tag in unconfirmed])
+        except StoreError as error:
+            core.counters.store_errors += 1
+            logger.warning("namespace %s: tag counters not read: %s", self.name, error)
+            return
+        core.marks.learn(dict(zip(unconfirmed, counters, strict=True)), now)
+
+    # --- write-through and write-behind -------------------------------------------------
+
+    async def write(
+        self,
+        key: object,
+        value: Any,
+        *,
+        writer: Callable[[Any], Awaitable[object]] | None = None,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+    ) -> Any:
+        """Write ``value`` under the namespace's pattern (see ``Namespace.write``); the
+        write-through ``writer`` is awaited, the write-behind journal runs in a thread."""
+        core = self._core
+        pattern = core.policy.pattern
+        stored = core.keys.build(key, scope)
+        tags = tuple(tags)
+        if isinstance(pattern, WriteThrough):
+            if writer is None:
+                raise UsageError(
+                    f"namespace {core.name!r} is write-through: write() needs writer=, the "
+                    "coroutine function that writes the source of truth"
+                )
+            update = pattern.on_write == "update"
+            if update:
+                await self._confirm(tags)
+                core.make_entry(value, ttl=ttl, tags=tags)  # refuse a bad value before writing
+            try:
+                await writer(value)
+            except Exception:
+                core.counters.write_errors += 1
+                logger.warning(
+                    "writer failed, cache left as it was: namespace=%s key=%s", self.name, stored
+                )
+                raise
+            core.note_change(stored)
+            if update:
+                await self._put(stored, core.make_entry(value, ttl=ttl, tags=tags))
+            else:
+                await self._remove(stored)
+            core.counters.writes += 1
+            return None
+        if isinstance(pattern, WriteBehind):
+            if writer is not None:
+                raise UsageError(
+                    f"namespace {core.name!r} is write-behind: its writer is the Flusher's, "
+                    "not write()'s"
+                )
+            await self._confirm(tags)
+            entry = core.make_entry(value, ttl=ttl, tags=tags)
+            record = await asyncio.to_thread(self._journal_append, key, scope, value, stored)
+            core.note_change(stored)
+            try:
+                await self._put(stored, entry)
+            except StoreError as error:
+                self._cache_write_failed(error)
+            return record
+        raise UsageError(
+            f"namespace {core.name!r} uses the {pattern.name} pattern: write() needs "
+            "pattern=WriteThrough() or WriteBehind(...); use set()/delete() for cache-aside"
+        )
 
     # --- read-through -----------------------------------------------------------------
 
@@ -179,11 +308,15 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         local = self._local
         now = core.clock()
         entry = local.get(stored, now) if local is not None else await self._fetch(stored)
+        if entry is not None and entry.tags:
+            entry = await self._confirmed(entry)
         action = core.classify(stored, entry, now)
         if self._watches_reads:
             self._note_read(stored, key, scope, loader, ttl, tags, entry)
             self._cache._ensure_maintenance()
         if action is SERVE:
+            if self._auditor is not None:
+                self._offer_audit(key, scope, entry)
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not LOAD:
             self._refresh_in_background(stored, loader, ttl, tags, entry.stored_at)  # type: ignore[union-attr]
@@ -260,7 +393,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
                 return await self._run_loader(stored, loader, stale, ttl, tags)
             if token is not None:
                 seen = stale.stored_at if stale is not None else float("-inf")
-                current = await self._shared_or_none(stored)
+                current = await self._confirmed(await self._shared_or_none(stored))
                 if self._fresher_than(current, seen):
                     # Written by another process between our read and our lease.
                     await self._release_lease(stored, token)
@@ -273,7 +406,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
             try:
-                entry = await leases.get_shared(stored)
+                entry = await self._confirmed(await leases.get_shared(stored))
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("shared tier unavailable while waiting for a lease: %s", error)
@@ -321,6 +454,9 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
                     return stale.value  # type: ignore[union-attr, no-any-return]
                 raise
         clock = self._cache._clock
+        tags = tuple(tags)
+        await self._confirm(tags)
+        basis = core.begin_load(tags)
         started = clock()
         failed = True
         try:
@@ -333,7 +469,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             if self._timeouts is None:
                 value = await pending
             else:
-                value = await self._await_with_timeouts(stored, pending, stale, ttl, tags, started)
+                value = await self._await_with_timeouts(stored, pending, stale, ttl, basis, started)
             failed = False
         except UsageError:
             raise
@@ -356,7 +492,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
                 limiter.release(failed=failed)
             if failed and lease is not None:
                 await self._release_lease(stored, lease)
-        await self._store_loaded(stored, value, ttl, tags, clock() - started, lease)
+        await self._store_loaded(stored, value, ttl, basis, clock() - started, lease)
         return value
 
     async def _release_lease(self, stored: str, lease: str) -> None:
@@ -371,13 +507,18 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         stored: str,
         value: Any,
         ttl: Duration | None,
-        tags: Iterable[str],
+        basis: LoadBasis,
         elapsed: float,
         lease: str | None = None,
     ) -> None:
         core = self._core
         core.record_load(elapsed, failed=False)
-        entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
+        if not core.landed(stored, basis):
+            # The key was invalidated or written while loading: this value may predate it.
+            if lease is not None:
+                await self._release_lease(stored, lease)
+            return
+        entry = core.make_entry(value, ttl=ttl, load_cost=elapsed, basis=basis)
         if lease is None:
             await self._put(stored, entry)
         else:
@@ -401,7 +542,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         pending: Awaitable[T],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        basis: LoadBasis,
         started: float,
     ) -> T:
         timeouts = self._timeouts
@@ -413,7 +554,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             except TimeoutError:
                 self._core.counters.soft_timeouts += 1
                 self._core.counters.stale_served += 1
-                self._cache._background(self._finish_late_load(stored, task, ttl, tags, started))
+                self._cache._background(self._finish_late_load(stored, task, ttl, basis, started))
                 raise ServedStale(stale.value) from None
         try:
             return await asyncio.wait_for(task, timeouts.hard)
@@ -429,7 +570,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         stored: str,
         task: asyncio.Future[Any],
         ttl: Duration | None,
-        tags: Iterable[str],
+        basis: LoadBasis,
         started: float,
     ) -> None:
         try:
@@ -438,7 +579,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             self._core.record_load(self._cache._clock() - started, failed=True)
             logger.warning("late load failed: namespace=%s key=%s error=%r", self.name, stored, exc)
             return
-        await self._store_loaded(stored, value, ttl, tags, self._cache._clock() - started)
+        await self._store_loaded(stored, value, ttl, basis, self._cache._clock() - started)
 
     def _refresh_in_background(
         self,

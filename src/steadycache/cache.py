@@ -27,6 +27,7 @@ from steadycache._namespace_core import (
     Clock,
     NamespaceCore,
     TraceSink,
+    journal_for,
     logger,
     shared_store_for,
     store_for,
@@ -35,9 +36,10 @@ from steadycache.errors import (
     ConfigurationError,
     UsageError,
 )
+from steadycache.invalidation.router import EventRouter
 from steadycache.namespace import Namespace
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
+from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers, WriteBehind
 from steadycache.stampede.readiness import Readiness
 from steadycache.stores.base import Store
 
@@ -117,9 +119,13 @@ class Cache:
                 else:
                     store = store_for(policy, self._clock)
             namespace = Namespace(core, store, self)
+            if isinstance(policy.pattern, WriteBehind):
+                namespace._journal = journal_for(name, policy, self._redis)
             self._namespaces[name] = namespace
-            if policy.stampede.refresh_ahead is not None or isinstance(
-                policy.warm_up, HotKeyWarmUp
+            if (
+                policy.stampede.refresh_ahead is not None
+                or isinstance(policy.warm_up, HotKeyWarmUp)
+                or isinstance(policy.consistency, SharedTiers)
             ):
                 self._start_maintenance_locked()
             return namespace
@@ -175,6 +181,13 @@ class Cache:
     def namespaces(self) -> dict[str, Namespace]:
         """All namespaces by name."""
         return dict(self._namespaces)
+
+    def event_router(self) -> EventRouter:
+        """Routes events and table changes to the namespaces whose policy declares them
+        (``Invalidation.triggers``); give it to the bus or a database invalidator."""
+        return EventRouter(
+            ns for ns in self.namespaces().values() if ns.policy.invalidation.triggers
+        )
 
     def stats(self) -> dict[str, NamespaceStats]:
         """A snapshot per namespace."""

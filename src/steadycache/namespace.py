@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
 from steadycache._core.freshness import LOAD, SERVE
+from steadycache._core.marks import GENERATION_FIELD, LoadBasis, tag_field
 from steadycache._namespace_base import NamespaceBase
 from steadycache._namespace_core import (
     NamespaceCore,
@@ -29,7 +30,9 @@ from steadycache.errors import (
     LoadTimeoutError,
     OriginOverloaded,
     StoreError,
+    UsageError,
 )
+from steadycache.policy import WriteBehind, WriteThrough
 from steadycache.stampede.hot_keys import (
     SNAPSHOT_DOCUMENT,
     decode_snapshot,
@@ -62,6 +65,8 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         super().__init__(core, store, limiter)
         self._cache = cache
         self._flights = FlightTable()
+        if self._read_marks is not None:
+            self._refresh_generation()
 
     # --- cache-aside ------------------------------------------------------------------
 
@@ -74,13 +79,20 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         stored = self._core.keys.build(key, scope)
         now = self._core.clock()
         entry = self._store.get(stored, now)
+        if entry is not None and entry.tags:
+            entry = self._confirmed(entry)
         if self._core.classify(stored, entry, now, can_refresh=False) is SERVE:
+            if self._auditor is not None:
+                self._offer_audit(key, scope, entry)
             return entry.value  # type: ignore[union-attr]
         return default
 
     def get_entry(self, key: object, *, scope: Scope = None) -> Entry | None:
-        """The raw entry with its metadata (freshness not applied), or None."""
-        return self._store.get(self._core.keys.build(key, scope))
+        """The raw entry with its metadata (freshness not applied), or None.
+
+        An entry one of whose tags was invalidated since it was loaded is None: it is
+        never served."""
+        return self._confirmed(self._store.get(self._core.keys.build(key, scope)))
 
     def set(
         self,
@@ -98,21 +110,31 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         reader to reload before expiry, as it does for values loaded through the cache.
         """
         stored = self._core.keys.build(key, scope)
+        tags = tuple(tags)
+        self._confirm(tags)
         entry = self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
         self._store.set(stored, entry)
         self._core.counters.sets += 1
 
     def delete(self, key: object, *, scope: Scope = None) -> bool:
-        """Remove the entry; whether one was there."""
+        """Invalidate one key in every process; whether an entry was there.
+
+        A load of the key that started before the delete cannot store its (older) value
+        afterwards: in this process by the recent-change guard, across processes by the
+        shared tier's lease."""
+        stored = self._core.keys.build(key, scope)
         self._core.counters.deletes += 1
-        return self._store.delete(self._core.keys.build(key, scope))
+        self._core.note_change(stored)
+        return self._store.delete(stored)
+
+    invalidate = delete
 
     def get_many(
         self, keys: Sequence[object], default: Any = None, *, scope: Scope = None
     ) -> list[Any]:
         """``get`` for several keys of one scope, in one store round trip."""
         stored = [self._core.keys.build(key, scope) for key in keys]
-        entries = self._store.get_many(stored)
+        entries = [self._confirmed(entry) for entry in self._store.get_many(stored)]
         values: list[Any] = []
         for stored_key, entry in zip(stored, entries, strict=True):
             action = self._core.classify(stored_key, entry, self._core.clock(), can_refresh=False)
@@ -129,6 +151,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
     ) -> None:
         """``set`` for several keys; every value is validated before any is written."""
         tags = tuple(tags)
+        self._confirm(tags)
         prepared = {
             self._core.keys.build(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
             for key, value in items.items()
@@ -137,18 +160,157 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         self._core.counters.sets += len(prepared)
 
     def invalidate_all(self) -> int:
-        """Drop every entry of this namespace; how many.
+        """Invalidate every entry of this namespace in every process; L1 entries dropped here.
 
-        In-process: a generation bump makes old keys unreachable at once. Shared: the
-        generation is per process, so the entries (and their leases) are deleted in the
-        shared tier instead and the backplane flushes every process's L1.
+        A generation bump: every stored key carries the generation, so old entries become
+        unreachable at once without scanning for them (they expire by their TTL). With a
+        shared tier the generation lives in Redis and the backplane carries the bump to
+        every process; a process that missed it re-reads the generation within a second.
         """
-        delete_prefix = getattr(self._store, "delete_prefix", None)
-        if self._store.in_process:
-            old_prefix = self._core.bump_generation()
-            return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
-        self._core.counters.invalidations += 1
-        return int(delete_prefix(self._core.keys.prefix)) if delete_prefix is not None else 0
+        core = self._core
+        if self._bump_mark is None:
+            old_prefix = core.bump_generation()
+        else:
+            generation = self._bump_mark(GENERATION_FIELD, core.generation)
+            old_prefix = core.learn_generation(generation)
+        delete_prefix = getattr(self._local_store, "delete_prefix", None)
+        return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+
+    def invalidate_tag(self, tag: str) -> int:
+        """Invalidate every entry tagged ``tag``, in every process; the tag's new counter.
+
+        No key is scanned: the tag's counter moves on, and entries recorded with an older
+        counter are refused at read time. Raises ``StoreError`` when the shared tier cannot
+        record it (an invalidation that did not happen must not look as if it did).
+        """
+        core = self._core
+        self._check_tag(tag)
+        if self._bump_mark is None:
+            counter = core.marks.bump(tag, core.clock())
+        else:
+            counter = self._bump_mark(tag_field(tag), core.marks.counters((tag,))[0])
+            core.marks.learn({tag: counter}, core.clock())
+        core.counters.tag_invalidations += 1
+        return counter
+
+    def _refresh_generation(self) -> None:
+        """Re-read the shared generation (start-up, and the maintenance worker's pass)."""
+        assert self._read_marks is not None
+        core = self._core
+        try:
+            (generation,) = self._read_marks([GENERATION_FIELD])
+            if generation < core.generation:
+                # The shared tier lost it (a restart): carry ours forward for the fleet.
+                generation = self._store.raise_mark(GENERATION_FIELD, core.generation)  # type: ignore[attr-defined]
+        except StoreError as error:
+            core.counters.store_errors += 1
+            logger.warning("namespace %s: generation not re-read: %s", self.name, error)
+            return
+        core.learn_generation(generation)
+
+    def _marks_due(self) -> None:
+        self._refresh_generation()
+
+    def _confirmed(self, entry: Entry | None) -> Entry | None:
+        if entry is None or not entry.tags:
+            return entry
+        self._confirm(entry.tags)
+        return self._core.current(entry)
+
+    def _confirm(self, tags: Sequence[str]) -> None:
+        """Read from the shared tier the counters of ``tags`` not confirmed lately."""
+        if self._read_marks is None or not tags:
+            return
+        core = self._core
+        now = core.clock()
+        unconfirmed = core.marks.unconfirmed(tags, now)
+        if not unconfirmed:
+            return
+        try:
+            counters = self._read_marks([tag_field(tag) for tag in unconfirmed])
+        except StoreError as error:
+            core.counters.store_errors += 1
+            logger.warning("namespace %s: tag counters not read: %s", self.name, error)
+            return
+        core.marks.learn(dict(zip(unconfirmed, counters, strict=True)), now)
+
+    # --- write-through and write-behind -------------------------------------------------
+
+    def write(
+        self,
+        key: object,
+        value: Any,
+        *,
+        writer: Callable[[Any], object] | None = None,
+        scope: Scope = None,
+        ttl: Duration | None = None,
+        tags: Iterable[str] = (),
+    ) -> Any:
+        """Write ``value`` under the namespace's pattern; bad input raises before any write.
+
+        - ``WriteThrough``: ``writer(value)`` writes the source of truth; then the key is
+          invalidated (or, with ``on_write="update"``, set), in every process. A failing
+          writer leaves the cache untouched and its exception reaches the caller.
+        - ``WriteBehind``: the write is appended to the durable journal, then cached;
+          returns the journal's ``WriteRecord`` (its idempotency key) once it is durable.
+          A ``Flusher`` applies the journal to the source later.
+        """
+        core = self._core
+        pattern = core.policy.pattern
+        stored = core.keys.build(key, scope)
+        tags = tuple(tags)
+        if isinstance(pattern, WriteThrough):
+            if writer is None:
+                raise UsageError(
+                    f"namespace {core.name!r} is write-through: write() needs writer=, the "
+                    "function that writes the source of truth"
+                )
+            update = pattern.on_write == "update"
+            if update:
+                self._confirm(tags)
+                core.make_entry(value, ttl=ttl, tags=tags)  # refuse a bad value before writing
+            self._run_writer(writer, value, stored)
+            # Versions taken from here on are newer than any load already in flight.
+            core.note_change(stored)
+            if update:
+                self._store.set(stored, core.make_entry(value, ttl=ttl, tags=tags))
+            else:
+                self._store.delete(stored)
+            core.counters.writes += 1
+            return None
+        if isinstance(pattern, WriteBehind):
+            if writer is not None:
+                raise UsageError(
+                    f"namespace {core.name!r} is write-behind: its writer is the Flusher's, "
+                    "not write()'s"
+                )
+            self._confirm(tags)
+            entry = core.make_entry(value, ttl=ttl, tags=tags)
+            record = self._journal_append(key, scope, value, stored)
+            core.note_change(stored)
+            self._cache_written(stored, entry)
+            return record
+        raise UsageError(
+            f"namespace {core.name!r} uses the {pattern.name} pattern: write() needs "
+            "pattern=WriteThrough() or WriteBehind(...); use set()/delete() for cache-aside"
+        )
+
+    def _run_writer(self, writer: Callable[[Any], object], value: Any, stored: str) -> None:
+        try:
+            writer(value)
+        except Exception:
+            self._core.counters.write_errors += 1
+            logger.warning(
+                "writer failed, cache left as it was: namespace=%s key=%s", self.name, stored
+            )
+            raise
+
+    def _cache_written(self, stored: str, entry: Entry) -> None:
+        # The journal has the write: a cache failure now must not un-acknowledge it.
+        try:
+            self._store.set(stored, entry)
+        except StoreError as error:
+            self._cache_write_failed(error)
 
     # --- read-through -----------------------------------------------------------------
 
@@ -166,10 +328,14 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         stored = core.keys.build(key, scope)
         now = core.clock()
         entry = self._store.get(stored, now)
+        if entry is not None and entry.tags:
+            entry = self._confirmed(entry)
         action = core.classify(stored, entry, now)
         if self._watches_reads:
             self._note_read(stored, key, scope, loader, ttl, tags, entry)
         if action is SERVE:
+            if self._auditor is not None:
+                self._offer_audit(key, scope, entry)
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not LOAD:
             self._refresh_in_background(stored, loader, ttl, tags, entry.stored_at)  # type: ignore[union-attr]
@@ -254,7 +420,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                 return self._run_loader(stored, loader, stale, ttl, tags)
             if token is not None:
                 seen = stale.stored_at if stale is not None else float("-inf")
-                current = self._shared_or_none(stored)
+                current = self._confirmed(self._shared_or_none(stored))
                 if self._fresher_than(current, seen):
                     # Written by another process between our read and our lease.
                     self._release_lease(stored, token)
@@ -267,7 +433,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
             try:
-                entry = leases.get_shared(stored)
+                entry = self._confirmed(leases.get_shared(stored))
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("shared tier unavailable while waiting for a lease: %s", error)
@@ -315,13 +481,16 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                     return stale.value  # type: ignore[union-attr, no-any-return]
                 raise
         clock = self._cache._clock
+        tags = tuple(tags)
+        self._confirm(tags)
+        basis = core.begin_load(tags)
         started = clock()
         failed = True
         try:
             if self._timeouts is None:
                 value = loader()
             else:
-                value = self._call_with_timeouts(stored, loader, stale, ttl, tags, started)
+                value = self._call_with_timeouts(stored, loader, stale, ttl, basis, started)
             failed = False
         except LoadTimeoutError:
             core.record_load(clock() - started, failed=True)
@@ -342,7 +511,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                 limiter.release(failed=failed)
             if failed and lease is not None:
                 self._release_lease(stored, lease)
-        self._store_loaded(stored, value, ttl, tags, clock() - started, lease)
+        self._store_loaded(stored, value, ttl, basis, clock() - started, lease)
         return value
 
     def _release_lease(self, stored: str, lease: str) -> None:
@@ -358,13 +527,18 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         stored: str,
         value: Any,
         ttl: Duration | None,
-        tags: Iterable[str],
+        basis: LoadBasis,
         elapsed: float,
         lease: str | None = None,
     ) -> None:
         core = self._core
         core.record_load(elapsed, failed=False)
-        entry = core.make_entry(value, ttl=ttl, tags=tags, load_cost=elapsed)
+        if not core.landed(stored, basis):
+            # The key was invalidated or written while loading: this value may predate it.
+            if lease is not None:
+                self._release_lease(stored, lease)
+            return
+        entry = core.make_entry(value, ttl=ttl, load_cost=elapsed, basis=basis)
         if lease is None:
             self._store.set(stored, entry)
         else:
@@ -389,7 +563,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         loader: Callable[[], T],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        basis: LoadBasis,
         started: float,
     ) -> T:
         timeouts = self._timeouts
@@ -403,7 +577,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                 self._core.counters.soft_timeouts += 1
                 self._core.counters.stale_served += 1
                 future.add_done_callback(
-                    lambda done: self._finish_late_load(stored, done, ttl, tags, started)
+                    lambda done: self._finish_late_load(stored, done, ttl, basis, started)
                 )
                 raise ServedStale(stale.value) from None
         try:
@@ -420,7 +594,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         stored: str,
         done: Future[Any],
         ttl: Duration | None,
-        tags: Iterable[str],
+        basis: LoadBasis,
         started: float,
     ) -> None:
         error = done.exception()
@@ -431,7 +605,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                 "late load failed: namespace=%s key=%s error=%r", self.name, stored, error
             )
             return
-        self._store_loaded(stored, done.result(), ttl, tags, elapsed)
+        self._store_loaded(stored, done.result(), ttl, basis, elapsed)
 
     def _refresh_in_background(
         self,

@@ -9,8 +9,9 @@ silently ignored.
 =====  ===================  ===========================================================
  #     decision             value objects
 =====  ===================  ===========================================================
- 1     ``pattern``          ``CacheAside()``, ``ReadThrough()``
- 2     ``invalidation``     ``Invalidation(ttl=Ttl(60, jitter=0.1), owner=...)``
+ 1     ``pattern``          ``CacheAside()``, ``ReadThrough()``, ``WriteThrough()``,
+                           ``WriteBehind(journal="sqlite", sqlite_path=...)``
+ 2     ``invalidation``     ``Invalidation(ttl=Ttl(60, jitter=0.1), owner=..., triggers=...)``
  3     ``stampede``         ``Stampede(single_flight=..., early_refresh=..., ...)``
  4     ``sensitivity``      ``Sensitivity.PUBLIC``, ``.PERSONAL``, ``.transactional(...)``
  5     ``eviction``         ``Eviction(policy="s3fifo", max_entries=..., max_bytes=...)``
@@ -25,11 +26,12 @@ silently ignored.
 from __future__ import annotations
 
 import enum
+import string
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from steadycache._core.durations import Duration, to_seconds
-from steadycache.errors import ConfigurationError, NotAvailableYetError
+from steadycache.errors import ConfigurationError
 from steadycache.stampede.decisions import (
     EarlyRefresh,
     LoaderTimeouts,
@@ -52,6 +54,8 @@ __all__ = [
     "LocalOnly",
     "NoWarmUp",
     "Observability",
+    "OnEvent",
+    "OnTableChange",
     "OriginLimit",
     "Pattern",
     "Policy",
@@ -67,8 +71,11 @@ __all__ = [
     "StaleIfError",
     "StaleWhileRevalidate",
     "Stampede",
+    "Trigger",
     "Ttl",
     "WarmUp",
+    "WriteBehind",
+    "WriteThrough",
 ]
 
 
@@ -89,7 +96,83 @@ class ReadThrough:
     name: ClassVar[str] = "read-through"
 
 
-Pattern = CacheAside | ReadThrough
+JOURNALS: Final = ("sqlite", "redis")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteThrough:
+    """``Namespace.write`` calls the writer (the source of truth) first, then the cache.
+
+    ``on_write="invalidate"`` (the default, the safe one) deletes the entry so the next
+    read loads what the source now holds; ``"update"`` stores the written value, with a
+    version newer than any load already in flight, so a concurrent reader's older load
+    cannot put back the previous value.
+    """
+
+    name: ClassVar[str] = "write-through"
+    on_write: str = "invalidate"
+
+    def __post_init__(self) -> None:
+        if self.on_write not in ("invalidate", "update"):
+            raise ConfigurationError(
+                "pattern",
+                f"WriteThrough on_write must be 'invalidate' or 'update', got {self.on_write!r}",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteBehind:
+    """``Namespace.write`` updates the cache and a durable journal; a flusher applies the
+    journal to the source later, with retries, backoff, coalescing and idempotency keys.
+
+    - ``journal``: ``"sqlite"`` (a local file, ``sqlite_path``; fsynced before a write is
+      acknowledged) or ``"redis"`` (a Redis Stream with a consumer group, on the cache's
+      Redis; refused when that server cannot keep it, see ``accept_loss``).
+    - ``max_attempts``: a write that failed this many times goes to the dead-letter stream.
+    - ``accept_loss``: who accepted, and why, that acknowledged writes may be lost (a Redis
+      without AOF or replicas loses the journal in a restart). Without it such a journal is
+      refused.
+    """
+
+    name: ClassVar[str] = "write-behind"
+    journal: str = "sqlite"
+    sqlite_path: str | None = None
+    stream: str | None = None
+    max_attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    accept_loss: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.journal not in JOURNALS:
+            raise ConfigurationError(
+                "pattern",
+                f"WriteBehind journal must be one of {', '.join(JOURNALS)}, got {self.journal!r}",
+            )
+        if self.journal == "sqlite" and not self.sqlite_path:
+            raise ConfigurationError(
+                "pattern",
+                "WriteBehind(journal='sqlite') needs sqlite_path: the file that keeps "
+                "acknowledged writes until they reach the source",
+            )
+        if isinstance(self.max_attempts, bool) or not (
+            isinstance(self.max_attempts, int) and self.max_attempts >= 1
+        ):
+            raise ConfigurationError(
+                "pattern",
+                f"WriteBehind max_attempts must be an int >= 1, got {self.max_attempts!r}",
+            )
+        for name in ("backoff", "max_backoff"):
+            object.__setattr__(
+                self, name, to_seconds(getattr(self, name), decision="pattern", what=name)
+            )
+        if self.accept_loss is not None and not self.accept_loss.strip():
+            raise ConfigurationError(
+                "pattern", "WriteBehind accept_loss must say who accepted the loss and why"
+            )
+
+
+Pattern = CacheAside | ReadThrough | WriteThrough | WriteBehind
 
 
 # --- 2. invalidation ----------------------------------------------------------------------
@@ -117,24 +200,157 @@ class Ttl:
         object.__setattr__(self, "jitter", float(jitter))
 
 
+def _template_fields(template: str, *, where: str) -> tuple[str, ...]:
+    try:
+        fields = tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
+    except ValueError as exc:
+        raise ConfigurationError("invalidation", f"{where} template {template!r}: {exc}") from exc
+    for name in fields:
+        if not name.isidentifier():
+            raise ConfigurationError(
+                "invalidation",
+                f"{where} template {template!r}: field {name!r} must be a plain name",
+            )
+    return fields
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class OnEvent:
+    """A named event (from the invalidation bus, or a table change) and what it invalidates.
+
+    ``keys`` and ``tags`` are templates filled from the event's payload: ``"hotel:{id}"``.
+    A template that is exactly one field (``"{id}"``) passes the payload value through
+    with its type, so an int id invalidates the int key. With neither, the event
+    invalidates the whole namespace. A payload missing a field invalidates the whole
+    namespace too (counted and logged): missing an invalidation is the worse failure.
+    Keys work for namespaces without scope dimensions; scoped namespaces use tags.
+    """
+
+    event: str
+    keys: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    def __init__(
+        self, event: str, *, keys: tuple[str, ...] = (), tags: tuple[str, ...] = ()
+    ) -> None:
+        if not isinstance(event, str) or not event.strip():
+            raise ConfigurationError("invalidation", f"an event needs a name, got {event!r}")
+        for what, templates in (("keys", keys), ("tags", tags)):
+            if isinstance(templates, str) or not all(isinstance(t, str) for t in templates):
+                raise ConfigurationError(
+                    "invalidation", f"OnEvent({event!r}) {what} must be a tuple of templates"
+                )
+            for template in templates:
+                _template_fields(template, where=f"OnEvent({event!r}) {what}")
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "keys", tuple(keys))
+        object.__setattr__(self, "tags", tuple(tags))
+
+    @property
+    def whole_namespace(self) -> bool:
+        """Whether the event flushes the namespace rather than named keys or tags."""
+        return not self.keys and not self.tags
+
+
+TABLE_EVENT_PREFIX: Final = "table:"
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class OnTableChange:
+    """Rows of a database table whose change (by any code path) invalidates entries.
+
+    The database-driven invalidators (PostgreSQL ``LISTEN/NOTIFY``, SQLite outbox) install
+    triggers on ``table`` that report ``key_columns`` of every inserted, updated or deleted
+    row (old and new values); ``keys``/``tags`` templates name those columns. A change
+    becomes the event ``table:<table>`` with the columns as its payload.
+    """
+
+    table: str
+    key_columns: tuple[str, ...]
+    keys: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        key_columns: tuple[str, ...],
+        keys: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+    ) -> None:
+        if not isinstance(table, str) or not all(part.isidentifier() for part in table.split(".")):
+            raise ConfigurationError(
+                "invalidation", f"OnTableChange table must be a plain (schema.)name, got {table!r}"
+            )
+        if (
+            isinstance(key_columns, str)
+            or not key_columns
+            or not all(isinstance(c, str) and c.isidentifier() for c in key_columns)
+        ):
+            raise ConfigurationError(
+                "invalidation",
+                f"OnTableChange({table!r}) key_columns must be a non-empty tuple of column "
+                f"names, got {key_columns!r}",
+            )
+        rule = OnEvent(TABLE_EVENT_PREFIX + table, keys=keys, tags=tags)
+        for template in (*rule.keys, *rule.tags):
+            unknown = set(_template_fields(template, where=f"OnTableChange({table!r})")) - set(
+                key_columns
+            )
+            if unknown:
+                raise ConfigurationError(
+                    "invalidation",
+                    f"OnTableChange({table!r}) template {template!r} names "
+                    f"{', '.join(sorted(unknown))}, which are not in key_columns",
+                )
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "key_columns", tuple(key_columns))
+        object.__setattr__(self, "keys", rule.keys)
+        object.__setattr__(self, "tags", rule.tags)
+
+    @property
+    def event(self) -> str:
+        """The event name a change of this table is routed as."""
+        return TABLE_EVENT_PREFIX + self.table
+
+    @property
+    def whole_namespace(self) -> bool:
+        """Whether a change flushes the namespace rather than named keys or tags."""
+        return not self.keys and not self.tags
+
+
+Trigger = OnEvent | OnTableChange
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Invalidation:
-    """Who makes entries stop being served, and when. TTL is always the backstop."""
+    """Who makes entries stop being served, and when. TTL is always the backstop.
+
+    ``owner`` names the team or service answerable for this namespace's invalidation;
+    ``triggers`` are the events (``OnEvent``) and table changes (``OnTableChange``) that
+    invalidate it, routed by ``steadycache.invalidation`` (bus, PostgreSQL, SQLite).
+    """
 
     ttl: Ttl = field(default_factory=lambda: Ttl(300))
-    #: The team or service that owns invalidation of this namespace (shown by the audit).
     owner: str | None = None
-    #: Named events that invalidate this namespace; the event bus lands with Redis.
-    events: tuple[str, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.ttl, Ttl):
             raise ConfigurationError("invalidation", f"ttl must be a Ttl, got {self.ttl!r}")
-        if self.events:
-            raise NotAvailableYetError(
+        if isinstance(self.triggers, OnEvent | OnTableChange):
+            object.__setattr__(self, "triggers", (self.triggers,))
+        if not all(isinstance(t, OnEvent | OnTableChange) for t in self.triggers):
+            raise ConfigurationError(
+                "invalidation", f"triggers must be OnEvent or OnTableChange, got {self.triggers!r}"
+            )
+        object.__setattr__(self, "triggers", tuple(self.triggers))
+        if self.triggers and not self.owner:
+            raise ConfigurationError(
                 "invalidation",
-                "event-driven invalidation (events=...) is not available yet; it needs the "
-                "invalidation bus. Use TTL and explicit invalidate()/delete() for now",
+                "a namespace invalidated by events or table changes needs an owner "
+                "(Invalidation(owner='team or service', triggers=...)): somebody answers for "
+                "every path that changes the data",
             )
 
 
@@ -443,7 +659,7 @@ DECISIONS: Final = (
 )
 
 _EXPECTED_TYPES: Final[dict[str, tuple[type, ...]]] = {
-    "pattern": (CacheAside, ReadThrough),
+    "pattern": (CacheAside, ReadThrough, WriteThrough, WriteBehind),
     "invalidation": (Invalidation,),
     "stampede": (Stampede,),
     "sensitivity": (SensitivityClass,),

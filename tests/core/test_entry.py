@@ -15,14 +15,15 @@ entries = st.builds(
         stale_until=stored + fresh + stale,
         load_cost=cost,
         version=version,
-        tags=tuple(tags),
+        tags=tuple(tag for tag, _ in tags),
+        tag_versions=tuple(tag_version for _, tag_version in tags),
     ),
     st.floats(0, 2e9),
     st.floats(0, 1e6),
     st.floats(0, 1e6),
     st.floats(0, 100),
     st.integers(0, 2**62),
-    st.lists(st.text(max_size=10), max_size=4),
+    st.lists(st.tuples(st.text(max_size=10), st.integers(0, 2**64 - 1)), max_size=4),
 )
 
 
@@ -31,9 +32,17 @@ def test_envelope_round_trip(entry: Entry, payload: bytes) -> None:
     blob = pack_entry(entry, payload, codec_id=1)
     decoded, decoded_payload = unpack_entry(blob, codec_id=1)
     assert decoded_payload == payload
-    for name in ("stored_at", "fresh_until", "stale_until", "load_cost", "version", "tags"):
+    for name in (
+        "stored_at",
+        "fresh_until",
+        "stale_until",
+        "load_cost",
+        "version",
+        "tags",
+        "tag_versions",
+    ):
         assert getattr(decoded, name) == getattr(entry, name)
-    assert blob[2] == 1  # the format version byte
+    assert blob[2] == 2  # the format version byte
 
 
 @given(entries, st.binary(min_size=1, max_size=32), st.data())

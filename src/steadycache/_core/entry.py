@@ -1,6 +1,6 @@
 """The cache entry and its binary envelope.
 
-Envelope layout (big-endian), format version 1::
+Envelope layout (big-endian), format version 2::
 
     magic      2 bytes   b"SC"
     version    1 byte    1
@@ -10,9 +10,12 @@ Envelope layout (big-endian), format version 1::
     stale_until f64      hard expiry: after it the entry is never served
     load_cost  f64       seconds the loader took (drives early refresh)
     version    i64       monotonically increasing write version (0 = unversioned)
-    n_tags     u16       then n_tags times: u16 length + UTF-8 tag
+    n_tags     u16       then n_tags times: u16 length + UTF-8 tag + u64 tag version
     crc32      u32       of everything before it and the payload after it
     payload    rest      the value encoded by the codec
+
+A tag's version is the tag's invalidation counter when the value was read from the source:
+an entry whose tag has since been invalidated (its counter moved on) is never served.
 
 A reader that meets another magic, an unknown version, a wrong codec, a bad checksum or a
 short buffer raises ``GarbledEntryError``; the facades turn that into a miss plus a counter.
@@ -27,9 +30,10 @@ from typing import Any, Final
 from steadycache.errors import GarbledEntryError
 
 MAGIC: Final = b"SC"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 _HEADER = struct.Struct(">2sBBddddqH")
 _TAG_LENGTH = struct.Struct(">H")
+_TAG_VERSION = struct.Struct(">Q")
 _CRC = struct.Struct(">I")
 
 
@@ -42,6 +46,7 @@ class Entry:
         "size",
         "stale_until",
         "stored_at",
+        "tag_versions",
         "tags",
         "value",
         "version",
@@ -57,6 +62,7 @@ class Entry:
         load_cost: float = 0.0,
         version: int = 0,
         tags: tuple[str, ...] = (),
+        tag_versions: tuple[int, ...] | None = None,
         size: int = 0,
     ) -> None:
         self.value = value
@@ -66,6 +72,8 @@ class Entry:
         self.load_cost = load_cost
         self.version = version
         self.tags = tags
+        #: Each tag's invalidation counter when the value was read (0: never invalidated).
+        self.tag_versions = tag_versions if tag_versions is not None else (0,) * len(tags)
         #: Encoded size in bytes (what the entry costs in a byte-bounded store).
         self.size = size
 
@@ -99,10 +107,11 @@ def pack_entry(entry: Entry, payload: bytes, codec_id: int) -> bytes:
             len(entry.tags),
         )
     ]
-    for tag in entry.tags:
+    for tag, tag_version in zip(entry.tags, entry.tag_versions, strict=True):
         encoded = tag.encode()
         parts.append(_TAG_LENGTH.pack(len(encoded)))
         parts.append(encoded)
+        parts.append(_TAG_VERSION.pack(tag_version))
     head = b"".join(parts)
     checksum = zlib.crc32(payload, zlib.crc32(head))
     return head + _CRC.pack(checksum) + payload
@@ -132,6 +141,7 @@ def unpack_entry(blob: bytes, codec_id: int) -> tuple[Entry, bytes]:
         raise GarbledEntryError(f"entry written with codec id {found_codec}, expected {codec_id}")
     offset = _HEADER.size
     tags: list[str] = []
+    tag_versions: list[int] = []
     try:
         for _ in range(n_tags):
             (length,) = _TAG_LENGTH.unpack_from(blob, offset)
@@ -141,6 +151,9 @@ def unpack_entry(blob: bytes, codec_id: int) -> tuple[Entry, bytes]:
                 raise GarbledEntryError("entry truncated inside its tags")
             tags.append(raw_tag.decode())
             offset += length
+            (tag_version,) = _TAG_VERSION.unpack_from(blob, offset)
+            tag_versions.append(tag_version)
+            offset += _TAG_VERSION.size
         (checksum,) = _CRC.unpack_from(blob, offset)
     except (struct.error, UnicodeDecodeError) as exc:
         raise GarbledEntryError(f"entry header unreadable: {exc}") from exc
@@ -155,6 +168,7 @@ def unpack_entry(blob: bytes, codec_id: int) -> tuple[Entry, bytes]:
         load_cost=load_cost,
         version=write_version,
         tags=tuple(tags),
+        tag_versions=tuple(tag_versions),
         size=len(blob),
     )
     return entry, payload

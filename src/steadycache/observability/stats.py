@@ -41,6 +41,12 @@ COUNTERS: Final = (
     "stale_sets_rejected",
     "refreshes_skipped",
     "refresh_backoffs",
+    "tag_invalidations",
+    "tag_stale_dropped",
+    "writes",
+    "write_errors",
+    "journaled",
+    "audit_offers",
 )
 
 
@@ -76,6 +82,15 @@ class NamespaceCounters:
         self.stale_sets_rejected = 0
         self.refreshes_skipped = 0
         self.refresh_backoffs = 0
+        #: Tags this process invalidated; entries refused because a tag moved on since.
+        self.tag_invalidations = 0
+        self.tag_stale_dropped = 0
+        #: Write-through / write-behind writes; writes whose writer or journal failed.
+        self.writes = 0
+        self.write_errors = 0
+        self.journaled = 0
+        #: Reads handed to a staleness auditor.
+        self.audit_offers = 0
         self.load_seconds = 0.0
 
 

@@ -1,10 +1,13 @@
 """The invalidation backplane: Redis pub/sub keeping every process's L1 coherent.
 
 A write or delete in one process publishes ``{origin, op, key}``; every other process drops
-its L1 copy of that key within milliseconds. Pub/sub is fire-and-forget: a process that
-was disconnected may have missed messages, so after every reconnection the listener
-flushes the L1 stores it serves (counted as ``resyncs``). The L1 lifetime cap
-(``SharedTiers.l1_max_age``) bounds the damage of a message lost without a disconnection.
+its L1 copy of that key within milliseconds. An invalidation counter moved in the shared
+tier (a tag, the namespace generation) travels as ``op="mark"`` with its new value.
+
+Pub/sub is fire-and-forget: a process that was disconnected may have missed messages, so
+after every reconnection the listener flushes the L1 stores it serves (counted as
+``resyncs``). The L1 lifetime cap (``SharedTiers.l1_max_age``) bounds the damage of a
+message lost without a disconnection; counters are re-read at the same bound.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import os
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from steadycache.errors import StoreError
 
@@ -28,13 +31,28 @@ CHANNEL_SUFFIX: Final = "backplane"
 _RECONNECT_PAUSE: Final = 0.2
 
 
-def encode_message(origin: str, namespace: str, op: str, key: str) -> str:
+class MarkListener(Protocol):
+    """Learns invalidation counters other processes moved (a namespace's core)."""
+
+    def learn_mark(self, field: str, value: int) -> None: ...
+
+
+def encode_message(origin: str, namespace: str, op: str, key: str, value: int | None = None) -> str:
     """One backplane message: who sent it, which namespace, what changed."""
-    return json.dumps({"o": origin, "n": namespace, "op": op, "k": key})
+    message: dict[str, Any] = {"o": origin, "n": namespace, "op": op, "k": key}
+    if value is not None:
+        message["v"] = value
+    return json.dumps(message)
 
 
-def apply_message(message: dict[str, Any], origin: str, locals_: dict[str, MemoryStore]) -> bool:
-    """Drop the L1 copies a message from another process names; whether it applied."""
+def apply_message(
+    message: dict[str, Any],
+    origin: str,
+    locals_: dict[str, MemoryStore],
+    marks: dict[str, MarkListener] | None = None,
+) -> bool:
+    """Drop the L1 copies (or learn the counter) a message from another process names;
+    whether it applied."""
     try:
         data = json.loads(message["data"])
     except (TypeError, ValueError, KeyError):
@@ -42,6 +60,12 @@ def apply_message(message: dict[str, Any], origin: str, locals_: dict[str, Memor
         return False
     if data.get("o") == origin:
         return False  # our own change: our L1 is already right
+    if data.get("op") == "mark":
+        listener = (marks or {}).get(data.get("n", ""))
+        if listener is None or not isinstance(data.get("v"), int):
+            return False
+        listener.learn_mark(str(data["k"]), data["v"])
+        return True
     local = locals_.get(data.get("n", ""))
     if local is None:
         return False
@@ -71,6 +95,7 @@ class Backplane:
         # Unique per process and per backplane: a process ignores its own messages.
         self.origin = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._locals: dict[str, MemoryStore] = {}  # namespace -> its L1
+        self._marks: dict[str, MarkListener] = {}  # namespace -> its counters
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._subscribed = threading.Event()
@@ -86,13 +111,19 @@ class Backplane:
         with self._lock:
             self._locals[namespace] = local
 
+    def register_marks(self, namespace: str, listener: MarkListener) -> None:
+        """Tell ``listener`` the invalidation counters other processes move."""
+        with self._lock:
+            self._marks[namespace] = listener
+
     def wait_subscribed(self, timeout: float) -> bool:
         """Block until the listener is subscribed (tests and start-up)."""
         return self._subscribed.wait(timeout)
 
-    def publish(self, namespace: str, op: str, key: str) -> None:
-        """Tell other processes that ``key`` changed (``set``/``del``) or a prefix was flushed."""
-        message = encode_message(self.origin, namespace, op, key)
+    def publish(self, namespace: str, op: str, key: str, value: int | None = None) -> None:
+        """Tell other processes that ``key`` changed (``set``/``del``), a prefix was flushed,
+        or a counter moved (``mark``, with its ``value``)."""
+        message = encode_message(self.origin, namespace, op, key, value)
         try:
             self._backend.call("PUBLISH", self._backend.client.publish, self.channel, message)
             self.published += 1
@@ -144,7 +175,7 @@ class Backplane:
 
     def _apply(self, message: dict[str, Any]) -> None:
         self.received += 1
-        if apply_message(message, self.origin, self._locals):
+        if apply_message(message, self.origin, self._locals, self._marks):
             self.applied += 1
 
     def _resync(self) -> None:

@@ -16,6 +16,7 @@ from steadycache.errors import StoreError
 from steadycache.stores.backplane import (
     _RECONNECT_PAUSE,
     CHANNEL_SUFFIX,
+    MarkListener,
     _ConnectWatch,
     apply_message,
     encode_message,
@@ -36,6 +37,7 @@ class AsyncBackplane:
         self.channel = f"{backend.key_prefix}:{CHANNEL_SUFFIX}"
         self.origin = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._locals: dict[str, MemoryStore] = {}
+        self._marks: dict[str, MarkListener] = {}
         self._subscribed = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._listen())
         self.published = self.received = self.applied = 0
@@ -45,6 +47,10 @@ class AsyncBackplane:
         """Serve ``local`` (the namespace's L1) with other processes' invalidations."""
         self._locals[namespace] = local
 
+    def register_marks(self, namespace: str, listener: MarkListener) -> None:
+        """Tell ``listener`` the invalidation counters other processes move."""
+        self._marks[namespace] = listener
+
     async def wait_subscribed(self, timeout: float) -> bool:
         """Wait until the listener is subscribed."""
         try:
@@ -53,9 +59,9 @@ class AsyncBackplane:
             return False
         return True
 
-    async def publish(self, namespace: str, op: str, key: str) -> None:
-        """Tell other processes that ``key`` changed, or a prefix was flushed."""
-        message = encode_message(self.origin, namespace, op, key)
+    async def publish(self, namespace: str, op: str, key: str, value: int | None = None) -> None:
+        """Tell other processes that ``key`` changed, a prefix was flushed, or a counter moved."""
+        message = encode_message(self.origin, namespace, op, key, value)
         try:
             await self._backend.publish(self.channel, message)
             self.published += 1
@@ -85,7 +91,7 @@ class AsyncBackplane:
                         self._resync()
                     if message is not None:
                         self.received += 1
-                        if apply_message(message, self.origin, self._locals):
+                        if apply_message(message, self.origin, self._locals, self._marks):
                             self.applied += 1
             except asyncio.CancelledError:
                 raise

@@ -51,6 +51,19 @@ end
 return 0
 """
 
+# A namespace's invalidation marks (tag counters, generation) in one hash: a counter moves
+# to max(stored, floor) + step, so a counter lost with a Redis restart is carried forward
+# by the processes that still know it instead of going backwards.
+MOVE_MARK: Final = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local floor = tonumber(ARGV[2])
+local moved = math.max(current, floor) + tonumber(ARGV[3])
+if moved ~= current then
+  redis.call('HSET', KEYS[1], ARGV[1], moved)
+end
+return moved
+"""
+
 # Documents (hot-key snapshots) outlive restarts but not abandonment: a week.
 DOCUMENT_TTL_SECONDS: Final = 7 * 24 * 3600
 
@@ -92,6 +105,14 @@ class RedisStoreBase:
 
     def _document_key(self, name: str) -> str:
         return f"{self._prefix}:doc:{{{self.namespace}}}:{name}"
+
+    def _marks_key(self) -> str:
+        # One hash per namespace: one key, one cluster slot, one round trip per read.
+        return f"{self._prefix}:marks:{{{self.namespace}}}"
+
+    @staticmethod
+    def _counters(raw: list[Any]) -> list[int]:
+        return [0 if value is None else int(value) for value in raw]
 
     def _prefix_patterns(self, prefix: str) -> list[str]:
         return [self._key(prefix).rstrip("}") + "*", self._lease(prefix).rstrip("}") + "*"]
@@ -288,6 +309,19 @@ class RedisStore(RedisStoreBase):
     def lease_held(self, key: str) -> bool:
         """Whether some process holds the key's lease."""
         return bool(self.backend.call("EXISTS", self._client.exists, self._lease(key)))
+
+    # --- invalidation marks -----------------------------------------------------------------
+
+    def read_marks(self, fields: Sequence[str]) -> list[int]:
+        """The namespace's counters for ``fields`` (0 where never moved)."""
+        raw = self.backend.call("HMGET", self._client.hmget, self._marks_key(), list(fields))
+        return self._counters(raw)
+
+    def move_mark(self, field: str, floor: int, step: int = 1) -> int:
+        """Move a counter to ``max(stored, floor) + step``; the new value."""
+        return int(
+            self.backend.run_script("MARK", MOVE_MARK, [self._marks_key()], [field, floor, step])
+        )
 
     # --- introspection --------------------------------------------------------------------
 

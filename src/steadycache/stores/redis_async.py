@@ -19,6 +19,7 @@ from steadycache.errors import ConfigurationError, StoreError
 from steadycache.stores.base import StoreStats
 from steadycache.stores.redis import (
     DOCUMENT_TTL_SECONDS,
+    MOVE_MARK,
     RELEASE_LEASE,
     SET_VERSIONED,
     WRITTEN,
@@ -341,6 +342,18 @@ class AsyncRedisStore(RedisStoreBase):
         """A document kept by ``put_document``, or None."""
         raw = await self.backend.call("GET", self._client.get, self._document_key(name))
         return None if raw is None else bytes(raw).decode()
+
+    async def read_marks(self, fields: Sequence[str]) -> list[int]:
+        """The namespace's counters for ``fields`` (0 where never moved)."""
+        raw = await self.backend.call("HMGET", self._client.hmget, self._marks_key(), list(fields))
+        return self._counters(raw)
+
+    async def move_mark(self, field: str, floor: int, step: int = 1) -> int:
+        """Move a counter to ``max(stored, floor) + step``; the new value."""
+        moved = await self.backend.run_script(
+            "MARK", MOVE_MARK, [self._marks_key()], [field, floor, step]
+        )
+        return int(moved)
 
     def stats(self) -> StoreStats:
         return self._stats(self.backend.recent_server_stats(), self.backend.errors)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from steadycache._core.entry import Entry
 from steadycache.errors import StoreError
-from steadycache.stores.backplane import Backplane
+from steadycache.stores.backplane import Backplane, MarkListener
 from steadycache.stores.base import StoreStats
 from steadycache.stores.memory import MemoryStore
 from steadycache.stores.redis import RedisStore
@@ -39,6 +39,7 @@ def local_copy(entry: Entry, cap: float) -> Entry:
         load_cost=entry.load_cost,
         version=entry.version,
         tags=entry.tags,
+        tag_versions=entry.tag_versions,
         size=entry.size,
     )
 
@@ -114,9 +115,29 @@ class TieredStore(TierPair):
         if backplane is not None:
             backplane.register(namespace, local)
 
-    def _announce(self, op: str, key: str) -> None:
+    def _announce(self, op: str, key: str, value: int | None = None) -> None:
         if self._backplane is not None:
-            self._backplane.publish(self.namespace, op, key)
+            self._backplane.publish(self.namespace, op, key, value)
+
+    # --- invalidation marks (see _core/marks.py) -------------------------------------------
+
+    def listen_marks(self, listener: MarkListener) -> None:
+        """Apply counters other processes move (backplane) to ``listener``."""
+        if self._backplane is not None:
+            self._backplane.register_marks(self.namespace, listener)
+
+    def read_marks(self, fields: Sequence[str]) -> list[int]:
+        return self.shared.read_marks(fields)
+
+    def bump_mark(self, field: str, floor: int) -> int:
+        """Move a counter on in the shared tier and tell every process."""
+        moved = self.shared.move_mark(field, floor)
+        self._announce("mark", field, moved)
+        return moved
+
+    def raise_mark(self, field: str, floor: int) -> int:
+        """Carry a counter the shared tier lost (a restart) forward to ``floor``."""
+        return self.shared.move_mark(field, floor, step=0)
 
     # --- contract -------------------------------------------------------------------------
 

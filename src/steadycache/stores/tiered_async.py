@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from steadycache._core.entry import Entry
 from steadycache.errors import StoreError
+from steadycache.stores.backplane import MarkListener
 from steadycache.stores.base import StoreStats
 from steadycache.stores.memory import MemoryStore
 from steadycache.stores.redis_async import AsyncRedisBackend, AsyncRedisStore
@@ -47,6 +48,7 @@ class AsyncTieredStore(TierPair):
         self._backend = backend
         self._accept_noeviction = accept_noeviction
         self._ready = False
+        self._mark_listener: MarkListener | None = None
 
     async def start(self) -> None:
         """Check the server's eviction policy and join the backplane (needs a running loop).
@@ -57,11 +59,35 @@ class AsyncTieredStore(TierPair):
         if self._ready:
             return
         await self._backend.check_server_once(accept_noeviction=self._accept_noeviction)
-        self._backend.backplane().register(self.namespace, self.local)
+        backplane = self._backend.backplane()
+        backplane.register(self.namespace, self.local)
+        if self._mark_listener is not None:
+            backplane.register_marks(self.namespace, self._mark_listener)
         self._ready = True
 
-    async def _announce(self, op: str, key: str) -> None:
-        await self._backend.backplane().publish(self.namespace, op, key)
+    async def _announce(self, op: str, key: str, value: int | None = None) -> None:
+        await self._backend.backplane().publish(self.namespace, op, key, value)
+
+    # --- invalidation marks (see _core/marks.py) -------------------------------------------
+
+    def listen_marks(self, listener: MarkListener) -> None:
+        """Apply counters other processes move (backplane, joined at ``start``)."""
+        self._mark_listener = listener
+
+    async def read_marks(self, fields: Sequence[str]) -> list[int]:
+        if not self._ready:
+            await self.start()
+        return await self.shared.read_marks(fields)
+
+    async def bump_mark(self, field: str, floor: int) -> int:
+        """Move a counter on in the shared tier and tell every process."""
+        moved = await self.shared.move_mark(field, floor)
+        await self._announce("mark", field, moved)
+        return moved
+
+    async def raise_mark(self, field: str, floor: int) -> int:
+        """Carry a counter the shared tier lost (a restart) forward to ``floor``."""
+        return await self.shared.move_mark(field, floor, step=0)
 
     async def get(self, key: str, now: float | None = None) -> Entry | None:
         if not self._ready:
