@@ -34,6 +34,7 @@ from steadycache.stores.base import AsyncStore, Store
 
 if TYPE_CHECKING:
     from steadycache.stores.redis_async import AsyncRedisBackend
+    from steadycache.stores.redis_backend import RedisBackend
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -59,6 +60,7 @@ class AsyncCache:
         self._trace = trace
         self._store_factory = store_factory
         self._namespaces: dict[str, AsyncNamespace] = {}
+        self._journal_backends: list[RedisBackend] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self._closed = False
@@ -101,11 +103,15 @@ class AsyncCache:
                 store = store_for(policy, self._clock)
         namespace = AsyncNamespace(core, store, self)
         if isinstance(policy.pattern, WriteBehind):
-            # The journal is sync (a fsync or a WAIT): write() runs its append in a thread.
+            # The journal is sync (a fsync or a WAIT): write() runs its append in a thread,
+            # so a Redis journal gets a sync client of its own.
             url = getattr(self._redis, "url", None)
-            from steadycache.stores.redis_backend import RedisBackend  # optional extra
+            sync_redis = None
+            if policy.pattern.journal == "redis" and url is not None:
+                from steadycache.stores.redis_backend import RedisBackend  # optional extra
 
-            sync_redis = RedisBackend(url) if url is not None else None
+                sync_redis = RedisBackend(url)
+                self._journal_backends.append(sync_redis)
             namespace._journal = journal_for(name, policy, sync_redis)
         self._namespaces[name] = namespace
         return namespace
@@ -212,6 +218,10 @@ class AsyncCache:
             result = ns.store.close()
             if inspect.isawaitable(result):
                 await result
+            if ns.journal is not None:
+                ns.journal.close()
+        for backend in self._journal_backends:
+            backend.close()
         if self._redis is not None:
             await self._redis.aclose()
 

@@ -257,6 +257,8 @@ class Cache:
         for ns in self._namespaces.values():
             ns.snapshot_hot_keys()
             ns.store.close()
+            if ns.journal is not None:
+                ns.journal.close()
         if self._redis is not None:
             self._redis.close()
 

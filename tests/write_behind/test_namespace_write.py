@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from steadycache import (
+    AsyncCache,
     Cache,
     ConfigurationError,
     Policy,
@@ -18,6 +19,7 @@ from steadycache import (
     Ttl,
     UsageError,
     WriteBehind,
+    WriteThrough,
 )
 from steadycache.write_behind import WriteRecord
 from tests.redis_servers import RedisServer
@@ -117,3 +119,24 @@ def test_a_redis_journal_with_an_fsynced_aof_is_accepted(durable_redis: RedisSer
         assert report.applied == 1
         assert applied == [(("o", 1), {"total": 12})]
         assert orders.journal.depth() == 0
+
+
+async def test_async_write_through_and_write_behind(tmp_path: Path) -> None:
+    database: dict[str, object] = {}
+
+    async def save(value: object) -> None:
+        database["k"] = value
+
+    async with AsyncCache() as cache:
+        through = cache.namespace("t", Policy(pattern=WriteThrough(), invalidation=Ttl(3600)))
+        await through.set("k", "cached")
+        await through.write("k", "v1", writer=save)
+        assert database == {"k": "v1"}
+        assert await through.get("k") is None
+        behind = cache.namespace(
+            "b", Policy(pattern=WriteBehind(sqlite_path=str(tmp_path / "journal.db")))
+        )
+        record = await behind.write("k", {"n": 1})
+        assert isinstance(record, WriteRecord)
+        assert await behind.get("k") == {"n": 1}
+        assert behind.journal.depth() == 1
