@@ -237,7 +237,22 @@ def test_sentinel_replaces_a_killed_primary(redis_sentinel: SentinelGroup) -> No
     old = redis_sentinel.primary()
     old.kill()
     # Sentinel notices after down-after-milliseconds (1 s) and promotes the replica by itself.
-    wait_for(lambda: redis_sentinel.master_address()[1] != old.port, "Sentinel to fail over", 15)
+    replica = next(server for server in redis_sentinel.servers if server is not old)
+
+    def promoted() -> bool:
+        # Every sentinel names the replica, and the replica has taken the role: healing
+        # before the failover has finished could bring the old primary back as primary.
+        named = {
+            int(
+                sentinel.execute(
+                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", redis_sentinel.service_name
+                )[1]
+            )
+            for sentinel in redis_sentinel.sentinels
+        }
+        return named == {replica.port} and replica.info("replication")["role"] == "master"
+
+    wait_for(promoted, "Sentinel to fail over", 20)
     redis_sentinel.heal()  # the old primary comes back, as a replica
     assert redis_sentinel.primary() is not old
     assert old.info("replication")["role"] == "slave"
