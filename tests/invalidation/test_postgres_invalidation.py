@@ -23,13 +23,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from steadycache import Cache, Invalidation, Namespace, Policy, ReadThrough, Ttl
 from steadycache.errors import ConfigurationError
-from steadycache.invalidation.postgres import (
-    FUNCTION_NAME,
-    PostgresInvalidator,
-    TableChange,
-    reconnect_delay,
-)
+from steadycache.invalidation.postgres import FUNCTION_NAME, PostgresInvalidator, reconnect_delay
 from steadycache.invalidation.router import EventRouter
+from steadycache.invalidation.table_changes import TableChange
 from steadycache.policy import OnTableChange
 
 DSN = "postgresql://postgres@127.0.0.1:5432/test"

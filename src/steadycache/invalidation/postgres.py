@@ -34,19 +34,25 @@ Needs the ``postgres`` extra (psycopg 3), imported only when the invalidator is 
 
 from __future__ import annotations
 
-import json
 import logging
 import random as random_module
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from steadycache._core.durations import Duration, to_seconds
-from steadycache.errors import ConfigurationError, UsageError
-from steadycache.invalidation.router import EventRouter, InvalidationTarget
-from steadycache.policy import TABLE_EVENT_PREFIX, OnTableChange
+from steadycache.errors import ConfigurationError
+from steadycache.invalidation.router import EventRouter
+from steadycache.invalidation.table_changes import (
+    NamespaceSource,
+    TableChange,
+    check_key_columns,
+    may_hold_entries,
+    resolve_router,
+    route_change,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -115,96 +121,6 @@ BEGIN
 END
 $steadycache$
 """
-
-
-# --- shared with the SQLite outbox: what a table change is, and how it is routed -------------
-
-
-class NamespaceSource(Protocol):
-    """Anything that lists its namespaces, like ``steadycache.Cache``."""
-
-    def namespaces(self) -> Mapping[str, InvalidationTarget]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TableChange:
-    """One reported change: the key columns of the rows touched, or ``None`` for all of them."""
-
-    table: str
-    op: str
-    rows: tuple[Mapping[str, object], ...] | None
-
-    @classmethod
-    def from_json(cls, text: str) -> TableChange:
-        """Read a trigger's payload; ``ValueError`` when it is not one."""
-        data = json.loads(text)
-        if not isinstance(data, dict) or not isinstance(data.get("table"), str):
-            raise ValueError(f"not a table change: {text[:200]!r}")
-        op = str(data.get("op", ""))
-        if op == "TRUNCATE" or data.get("overflow"):
-            return cls(data["table"], op, None)
-        rows = data.get("rows")
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise ValueError(f"table change without rows: {text[:200]!r}")
-        return cls(data["table"], op, tuple(rows))
-
-
-def resolve_router(source: EventRouter | NamespaceSource) -> EventRouter:
-    """``source`` itself, or a router over the namespaces it holds now."""
-    if isinstance(source, EventRouter):
-        router = source
-    else:
-        namespaces = getattr(source, "namespaces", None)
-        if not callable(namespaces):
-            raise UsageError(
-                f"expected an EventRouter or a Cache (something with namespaces()), got {source!r}"
-            )
-        router = EventRouter(namespaces().values())
-    if not router.tables:
-        raise ConfigurationError(
-            "invalidation",
-            "no namespace declares OnTableChange: create the namespaces (with "
-            "Invalidation(triggers=(OnTableChange(...),))) before the database invalidator",
-        )
-    return router
-
-
-def route_change(router: EventRouter, change: TableChange) -> None:
-    """Invalidate what ``change`` names; a change without rows flushes the table's namespaces."""
-    if change.rows is None:
-        flush_table(router, change.table, f"{change.op or 'change'} of table {change.table}")
-        return
-    event = TABLE_EVENT_PREFIX + change.table
-    for row in change.rows:
-        router.route(event, row)
-
-
-def flush_table(router: EventRouter, table: str, reason: str) -> int:
-    """Flush every namespace with an ``OnTableChange`` on ``table``; how many."""
-    flushed = 0
-    for target in router.targets:
-        triggers = target.policy.invalidation.triggers
-        if any(isinstance(t, OnTableChange) and t.table == table for t in triggers):
-            target.invalidate_all()
-            flushed += 1
-            logger.info("namespace %s invalidated entirely (%s)", target.name, reason)
-    return flushed
-
-
-def may_hold_entries(router: EventRouter) -> bool:
-    """Whether any routed namespace may hold entries; True when it cannot say (shared tiers)."""
-    for target in router.targets:
-        stats = getattr(target, "stats", None)
-        if not callable(stats):
-            return True
-        try:
-            tiers = stats().tiers
-        except Exception:  # not knowing means "maybe"
-            return True
-        # A shared tier reports -1 (unknown); other processes may have filled it.
-        if not tiers or any(tier.entries != 0 for tier in tiers):
-            return True
-    return False
 
 
 def reconnect_delay(
@@ -392,23 +308,15 @@ class PostgresInvalidator:
     @staticmethod
     def _check_columns(conn: psycopg.Connection[Any], table: str, columns: tuple[str, ...]) -> None:
         oid = _table_oid(conn, table)
-        if oid is None:
-            raise ConfigurationError(
-                "invalidation", f"OnTableChange table {table!r} does not exist in the database"
-            )
-        rows = conn.execute(
-            "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 "
-            "AND NOT attisdropped",
-            (oid,),
-        ).fetchall()
-        missing = sorted(set(columns) - {row[0] for row in rows})
-        if missing:
-            # The trigger would report null for them and the router would delete the wrong key.
-            raise ConfigurationError(
-                "invalidation",
-                f"OnTableChange({table!r}) key_columns {', '.join(missing)} are not columns "
-                "of the table",
-            )
+        present = None
+        if oid is not None:
+            rows = conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 "
+                "AND NOT attisdropped",
+                (oid,),
+            ).fetchall()
+            present = [row[0] for row in rows]
+        check_key_columns(table, present, columns)
 
     # --- listener -------------------------------------------------------------------------
 

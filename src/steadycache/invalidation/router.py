@@ -123,6 +123,14 @@ class EventRouter:
             self._apply(target, trigger, payload)
         return len(rules)
 
+    def flush_event(self, event: str, reason: str) -> int:
+        """Flush every namespace that declared ``event`` (a change that names no rows)."""
+        with self._lock:
+            targets = {id(target): target for target, _ in self._rules.get(event, ())}
+        for target in targets.values():
+            self._flush(target, reason)
+        return len(targets)
+
     def invalidate_everything(self, reason: str) -> int:
         """Flush every namespace with a trigger (after notifications may have been lost)."""
         targets = self.targets

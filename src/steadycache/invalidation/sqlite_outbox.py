@@ -44,14 +44,15 @@ from typing import Final
 
 from steadycache._core.durations import Duration, to_seconds
 from steadycache.errors import ConfigurationError, UsageError
-from steadycache.invalidation.postgres import (
+from steadycache.invalidation.router import EventRouter
+from steadycache.invalidation.table_changes import (
     NamespaceSource,
     TableChange,
+    check_key_columns,
     may_hold_entries,
     resolve_router,
     route_change,
 )
-from steadycache.invalidation.router import EventRouter
 
 logger = logging.getLogger("steadycache")
 
@@ -240,18 +241,9 @@ class SqliteOutboxInvalidator:
 
     @staticmethod
     def _check_columns(conn: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> None:
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")}
-        if not present:
-            raise ConfigurationError(
-                "invalidation", f"OnTableChange table {table!r} does not exist in the database"
-            )
-        missing = sorted(set(columns) - present)
-        if missing:
-            raise ConfigurationError(
-                "invalidation",
-                f"OnTableChange({table!r}) key_columns {', '.join(missing)} are not columns "
-                "of the table",
-            )
+        # PRAGMA table_info lists no column for a table that does not exist.
+        present = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")]
+        check_key_columns(table, present or None, columns)
 
     # --- polling --------------------------------------------------------------------------
 
