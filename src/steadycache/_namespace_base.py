@@ -6,16 +6,16 @@ snapshots, warm-up planning and stats. Subclasses add only how they wait and loa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
 from steadycache._namespace_core import NamespaceCore, Scope, logger
 from steadycache._signals import ttl_seconds
-from steadycache.errors import InvalidKeyError, UsageError
+from steadycache.errors import InvalidKeyError, StoreError, UsageError
 from steadycache.observability.stats import NamespaceStats
-from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers, WriteBehind
+from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers, WriteBehind, WriteThrough
 from steadycache.stampede.hot_keys import HotKeyTracker, encode_snapshot
 from steadycache.stampede.refresh_ahead import RefreshSchedule
 
@@ -82,6 +82,7 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
         # Shared invalidation marks (tag counters, generation), when the store has them.
         self._read_marks: Any = getattr(store, "read_marks", None)
         self._bump_mark: Any = getattr(store, "bump_mark", None)
+        self._raise_mark: Any = getattr(store, "raise_mark", None)
         listen = getattr(store, "listen_marks", None)
         if listen is not None:
             listen(core)
@@ -104,6 +105,72 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
             self._auditor.observe(key, scope, entry)
         except Exception:  # an auditor must never fail a read
             logger.exception("staleness auditor failed to take a read of %s", self.name)
+
+    # --- invalidation marks: the bookkeeping around the (awaited or not) shared reads ------
+
+    def _unconfirmed(self, tags: Sequence[str]) -> list[str]:
+        """The tags whose counters must be read from the shared tier before they are used."""
+        if self._read_marks is None or not tags:
+            return []
+        return self._core.marks.unconfirmed(tags, self._core.clock())
+
+    def _tags_read(self, tags: list[str], counters: list[int]) -> None:
+        self._core.marks.learn(dict(zip(tags, counters, strict=True)), self._core.clock())
+
+    def _marks_unreadable(self, what: str, error: StoreError) -> None:
+        # Served on what this process knows: counted and logged, as every fallback is.
+        self._core.counters.store_errors += 1
+        logger.warning("namespace %s: %s not read: %s", self.name, what, error)
+
+    def _tag_floor(self, tag: str) -> int:
+        """Validate ``tag``; its counter as known here (the shared bump's floor)."""
+        self._check_tag(tag)
+        return self._core.marks.counters((tag,))[0]
+
+    def _tag_bumped(self, tag: str, counter: int | None) -> int:
+        """Record a tag invalidation: ``counter`` from the shared tier, or None (in-process)."""
+        core = self._core
+        if counter is None:
+            counter = core.marks.bump(tag, core.clock())
+        else:
+            core.marks.learn({tag: counter}, core.clock())
+        core.counters.tag_invalidations += 1
+        return counter
+
+    def _generation_moved(self, old_prefix: str) -> int:
+        """After a generation bump: drop this process's L1 entries of the old generation."""
+        delete_prefix = getattr(self._local_store, "delete_prefix", None)
+        return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+
+    # --- write patterns: the decisions both facades make before any I/O ------------------
+
+    def _write_pattern(self, writer: object) -> WriteThrough | WriteBehind:
+        """The namespace's write pattern, or ``UsageError`` when ``write()`` cannot run."""
+        pattern = self._core.policy.pattern
+        if isinstance(pattern, WriteThrough):
+            if writer is None:
+                raise UsageError(
+                    f"namespace {self.name!r} is write-through: write() needs writer=, the "
+                    "callable that writes the source of truth"
+                )
+            return pattern
+        if isinstance(pattern, WriteBehind):
+            if writer is not None:
+                raise UsageError(
+                    f"namespace {self.name!r} is write-behind: its writer is the Flusher's, "
+                    "not write()'s"
+                )
+            return pattern
+        raise UsageError(
+            f"namespace {self.name!r} uses the {pattern.name} pattern: write() needs "
+            "pattern=WriteThrough() or WriteBehind(...); use set()/delete() for cache-aside"
+        )
+
+    def _writer_failed(self, stored: str) -> None:
+        self._core.counters.write_errors += 1
+        logger.warning(
+            "writer failed, cache left as it was: namespace=%s key=%s", self.name, stored
+        )
 
     def _journal_append(self, key: object, scope: Scope, value: Any, stored: str) -> Any:
         """Append a write-behind write to the journal; returns once it is durable."""

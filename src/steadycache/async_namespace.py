@@ -23,7 +23,7 @@ from steadycache.errors import (
     StoreError,
     UsageError,
 )
-from steadycache.policy import WriteBehind, WriteThrough
+from steadycache.policy import WriteThrough
 from steadycache.stampede.hot_keys import (
     SNAPSHOT_DOCUMENT,
     decode_snapshot,
@@ -170,24 +170,16 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         """Invalidate every entry in every process (see ``Namespace.invalidate_all``)."""
         core = self._core
         if self._bump_mark is None:
-            old_prefix = core.bump_generation()
-        else:
-            generation = await self._bump_mark(GENERATION_FIELD, core.generation)
-            old_prefix = core.learn_generation(generation)
-        delete_prefix = getattr(self._local_store, "delete_prefix", None)
-        return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+            return self._generation_moved(core.bump_generation())
+        generation = await self._bump_mark(GENERATION_FIELD, core.generation)
+        return self._generation_moved(core.learn_generation(generation))
 
     async def invalidate_tag(self, tag: str) -> int:
         """Invalidate every entry tagged ``tag`` (see ``Namespace.invalidate_tag``)."""
-        core = self._core
-        self._check_tag(tag)
+        floor = self._tag_floor(tag)
         if self._bump_mark is None:
-            counter = core.marks.bump(tag, core.clock())
-        else:
-            counter = await self._bump_mark(tag_field(tag), core.marks.counters((tag,))[0])
-            core.marks.learn({tag: counter}, core.clock())
-        core.counters.tag_invalidations += 1
-        return counter
+            return self._tag_bumped(tag, None)
+        return self._tag_bumped(tag, await self._bump_mark(tag_field(tag), floor))
 
     async def _refresh_generation(self) -> None:
         core = self._core
@@ -195,10 +187,9 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             (generation,) = await self._read_marks([GENERATION_FIELD])
             if generation < core.generation:
                 # The shared tier lost it (a restart): carry ours forward for the fleet.
-                generation = await self._store.raise_mark(GENERATION_FIELD, core.generation)  # type: ignore[union-attr]
+                generation = await self._raise_mark(GENERATION_FIELD, core.generation)
         except StoreError as error:
-            core.counters.store_errors += 1
-            logger.warning("namespace %s: generation not re-read: %s", self.name, error)
+            self._marks_unreadable("generation", error)
             return
         core.learn_generation(generation)
 
@@ -213,20 +204,15 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def _confirm(self, tags: Sequence[str]) -> None:
         """Read from the shared tier the counters of ``tags`` not confirmed lately."""
-        if self._read_marks is None or not tags:
-            return
-        core = self._core
-        now = core.clock()
-        unconfirmed = core.marks.unconfirmed(tags, now)
+        unconfirmed = self._unconfirmed(tags)
         if not unconfirmed:
             return
         try:
             counters = await self._read_marks([tag_field(tag) for tag in unconfirmed])
         except StoreError as error:
-            core.counters.store_errors += 1
-            logger.warning("namespace %s: tag counters not read: %s", self.name, error)
+            self._marks_unreadable("tag counters", error)
             return
-        core.marks.learn(dict(zip(unconfirmed, counters, strict=True)), now)
+        self._tags_read(unconfirmed, counters)
 
     # --- write-through and write-behind -------------------------------------------------
 
@@ -243,15 +229,11 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         """Write ``value`` under the namespace's pattern (see ``Namespace.write``); the
         write-through ``writer`` is awaited, the write-behind journal runs in a thread."""
         core = self._core
-        pattern = core.policy.pattern
+        pattern = self._write_pattern(writer)
         stored = core.keys.build(key, scope)
         tags = tuple(tags)
         if isinstance(pattern, WriteThrough):
-            if writer is None:
-                raise UsageError(
-                    f"namespace {core.name!r} is write-through: write() needs writer=, the "
-                    "coroutine function that writes the source of truth"
-                )
+            assert writer is not None
             update = pattern.on_write == "update"
             if update:
                 await self._confirm(tags)
@@ -259,11 +241,9 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             try:
                 await writer(value)
             except Exception:
-                core.counters.write_errors += 1
-                logger.warning(
-                    "writer failed, cache left as it was: namespace=%s key=%s", self.name, stored
-                )
+                self._writer_failed(stored)
                 raise
+            # Versions taken from here on are newer than any load already in flight.
             core.note_change(stored)
             if update:
                 await self._put(stored, core.make_entry(value, ttl=ttl, tags=tags))
@@ -271,25 +251,15 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
                 await self._remove(stored)
             core.counters.writes += 1
             return None
-        if isinstance(pattern, WriteBehind):
-            if writer is not None:
-                raise UsageError(
-                    f"namespace {core.name!r} is write-behind: its writer is the Flusher's, "
-                    "not write()'s"
-                )
-            await self._confirm(tags)
-            entry = core.make_entry(value, ttl=ttl, tags=tags)
-            record = await asyncio.to_thread(self._journal_append, key, scope, value, stored)
-            core.note_change(stored)
-            try:
-                await self._put(stored, entry)
-            except StoreError as error:
-                self._cache_write_failed(error)
-            return record
-        raise UsageError(
-            f"namespace {core.name!r} uses the {pattern.name} pattern: write() needs "
-            "pattern=WriteThrough() or WriteBehind(...); use set()/delete() for cache-aside"
-        )
+        await self._confirm(tags)
+        entry = core.make_entry(value, ttl=ttl, tags=tags)
+        record = await asyncio.to_thread(self._journal_append, key, scope, value, stored)
+        core.note_change(stored)
+        try:
+            await self._put(stored, entry)
+        except StoreError as error:
+            self._cache_write_failed(error)
+        return record
 
     # --- read-through -----------------------------------------------------------------
 

@@ -30,9 +30,8 @@ from steadycache.errors import (
     LoadTimeoutError,
     OriginOverloaded,
     StoreError,
-    UsageError,
 )
-from steadycache.policy import WriteBehind, WriteThrough
+from steadycache.policy import WriteThrough
 from steadycache.stampede.hot_keys import (
     SNAPSHOT_DOCUMENT,
     decode_snapshot,
@@ -169,12 +168,9 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         """
         core = self._core
         if self._bump_mark is None:
-            old_prefix = core.bump_generation()
-        else:
-            generation = self._bump_mark(GENERATION_FIELD, core.generation)
-            old_prefix = core.learn_generation(generation)
-        delete_prefix = getattr(self._local_store, "delete_prefix", None)
-        return int(delete_prefix(old_prefix)) if delete_prefix is not None else 0
+            return self._generation_moved(core.bump_generation())
+        generation = self._bump_mark(GENERATION_FIELD, core.generation)
+        return self._generation_moved(core.learn_generation(generation))
 
     def invalidate_tag(self, tag: str) -> int:
         """Invalidate every entry tagged ``tag``, in every process; the tag's new counter.
@@ -183,15 +179,10 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         counter are refused at read time. Raises ``StoreError`` when the shared tier cannot
         record it (an invalidation that did not happen must not look as if it did).
         """
-        core = self._core
-        self._check_tag(tag)
+        floor = self._tag_floor(tag)
         if self._bump_mark is None:
-            counter = core.marks.bump(tag, core.clock())
-        else:
-            counter = self._bump_mark(tag_field(tag), core.marks.counters((tag,))[0])
-            core.marks.learn({tag: counter}, core.clock())
-        core.counters.tag_invalidations += 1
-        return counter
+            return self._tag_bumped(tag, None)
+        return self._tag_bumped(tag, self._bump_mark(tag_field(tag), floor))
 
     def _refresh_generation(self) -> None:
         """Re-read the shared generation (start-up, and the maintenance worker's pass)."""
@@ -201,10 +192,9 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
             (generation,) = self._read_marks([GENERATION_FIELD])
             if generation < core.generation:
                 # The shared tier lost it (a restart): carry ours forward for the fleet.
-                generation = self._store.raise_mark(GENERATION_FIELD, core.generation)  # type: ignore[attr-defined]
+                generation = self._raise_mark(GENERATION_FIELD, core.generation)
         except StoreError as error:
-            core.counters.store_errors += 1
-            logger.warning("namespace %s: generation not re-read: %s", self.name, error)
+            self._marks_unreadable("generation", error)
             return
         core.learn_generation(generation)
 
@@ -219,20 +209,15 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
 
     def _confirm(self, tags: Sequence[str]) -> None:
         """Read from the shared tier the counters of ``tags`` not confirmed lately."""
-        if self._read_marks is None or not tags:
-            return
-        core = self._core
-        now = core.clock()
-        unconfirmed = core.marks.unconfirmed(tags, now)
+        unconfirmed = self._unconfirmed(tags)
         if not unconfirmed:
             return
         try:
             counters = self._read_marks([tag_field(tag) for tag in unconfirmed])
         except StoreError as error:
-            core.counters.store_errors += 1
-            logger.warning("namespace %s: tag counters not read: %s", self.name, error)
+            self._marks_unreadable("tag counters", error)
             return
-        core.marks.learn(dict(zip(unconfirmed, counters, strict=True)), now)
+        self._tags_read(unconfirmed, counters)
 
     # --- write-through and write-behind -------------------------------------------------
 
@@ -256,20 +241,20 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
           A ``Flusher`` applies the journal to the source later.
         """
         core = self._core
-        pattern = core.policy.pattern
+        pattern = self._write_pattern(writer)
         stored = core.keys.build(key, scope)
         tags = tuple(tags)
         if isinstance(pattern, WriteThrough):
-            if writer is None:
-                raise UsageError(
-                    f"namespace {core.name!r} is write-through: write() needs writer=, the "
-                    "function that writes the source of truth"
-                )
+            assert writer is not None
             update = pattern.on_write == "update"
             if update:
                 self._confirm(tags)
                 core.make_entry(value, ttl=ttl, tags=tags)  # refuse a bad value before writing
-            self._run_writer(writer, value, stored)
+            try:
+                writer(value)
+            except Exception:
+                self._writer_failed(stored)
+                raise
             # Versions taken from here on are newer than any load already in flight.
             core.note_change(stored)
             if update:
@@ -278,32 +263,12 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                 self._store.delete(stored)
             core.counters.writes += 1
             return None
-        if isinstance(pattern, WriteBehind):
-            if writer is not None:
-                raise UsageError(
-                    f"namespace {core.name!r} is write-behind: its writer is the Flusher's, "
-                    "not write()'s"
-                )
-            self._confirm(tags)
-            entry = core.make_entry(value, ttl=ttl, tags=tags)
-            record = self._journal_append(key, scope, value, stored)
-            core.note_change(stored)
-            self._cache_written(stored, entry)
-            return record
-        raise UsageError(
-            f"namespace {core.name!r} uses the {pattern.name} pattern: write() needs "
-            "pattern=WriteThrough() or WriteBehind(...); use set()/delete() for cache-aside"
-        )
-
-    def _run_writer(self, writer: Callable[[Any], object], value: Any, stored: str) -> None:
-        try:
-            writer(value)
-        except Exception:
-            self._core.counters.write_errors += 1
-            logger.warning(
-                "writer failed, cache left as it was: namespace=%s key=%s", self.name, stored
-            )
-            raise
+        self._confirm(tags)
+        entry = core.make_entry(value, ttl=ttl, tags=tags)
+        record = self._journal_append(key, scope, value, stored)
+        core.note_change(stored)
+        self._cache_written(stored, entry)
+        return record
 
     def _cache_written(self, stored: str, entry: Entry) -> None:
         # The journal has the write: a cache failure now must not un-acknowledge it.
