@@ -67,8 +67,6 @@ class Marks:
     def unconfirmed(self, tags: Iterable[str], now: float) -> list[str]:
         """The tags whose counter is unknown here or older than ``max_age``."""
         known = self._tags
-        if self._max_age == math.inf:
-            return []  # in-process only: this table is the truth
         return [
             tag
             for tag in tags
