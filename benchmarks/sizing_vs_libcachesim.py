@@ -34,6 +34,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SIMULATED_SIZES = 20
 SHARDS_RATE = 0.01
 SHARDS_KEYS = 8192
+#: Requests and unique keys the ARC paper (Table III) publishes for the traces, as expanded by
+#: the reader: a mismatch means the reader is wrong, and the run stops.
+PUBLISHED_COUNTS = {
+    "P3.lis.zst": (3_912_296, 762_543),
+    "P6.lis.zst": (12_672_123, 773_770),
+    "P12.lis.zst": (13_208_930, 3_153_310),
+    "cloudPhysicsIO.csv": (113_872, 48_974),
+}
 
 
 def write_oracle_general(trace: Trace, path: Path) -> None:
@@ -67,6 +75,9 @@ def evaluate(name: str) -> dict[str, Any]:
     load_seconds = time.perf_counter() - started
     n = len(trace)
     unique = trace.unique_keys()
+    published = PUBLISHED_COUNTS.get(name)
+    if published is not None and (n, unique) != published:
+        raise SystemExit(f"{name}: read {n:,} requests / {unique:,} keys, published {published}")
 
     started = time.perf_counter()
     exact = exact_curve(trace)

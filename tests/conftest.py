@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.redis_servers import RedisServer
+
 
 class ManualClock:
     """A clock that moves only when the test says so."""
@@ -48,3 +50,35 @@ def cache(clock: ManualClock, rand: ScriptedRandom) -> Iterator[object]:
 
     with Cache(clock=clock, random=rand) as instance:
         yield instance
+
+
+# --- a plain Redis of this session's own ------------------------------------------------------
+#
+# Tests never touch the machine's Redis on 6379: it is a user's (a developer's data, another
+# session's run). Every test that needs "a Redis" gets this server, started on a free loopback
+# port for this pytest session and emptied before each test (FLUSHALL is ours to run here),
+# so two `make test` runs on one machine never see each other's keys.
+
+
+@pytest.fixture(scope="session")
+def plain_redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("plain-redis"), name="plain")
+    try:
+        server.start()  # fails (never skips) when redis-server is missing
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def plain_redis(plain_redis_session: RedisServer) -> RedisServer:
+    """This session's own standalone Redis (no persistence), running and empty."""
+    plain_redis_session.start()  # no-op unless a test stopped it
+    plain_redis_session.execute("FLUSHALL")
+    return plain_redis_session
+
+
+@pytest.fixture
+def redis_url(plain_redis: RedisServer) -> str:
+    """URL of ``plain_redis``."""
+    return plain_redis.url

@@ -27,7 +27,7 @@ from steadycache.demo.consistency import (
     run_consistency,
 )
 from steadycache.demo.consistency_report import as_document
-from tests.redis_servers import HOST, MACHINE_REDIS_PORT
+from tests.redis_servers import HOST
 
 SMALL = ConsistencyConfig(
     workload=Workload(hotels=60, duration=300.0, reads_per_second=20.0, pricing_batch_every=60.0),
@@ -131,9 +131,9 @@ def test_the_seed_decides_the_numbers(report: ConsistencyReport) -> None:
 
 
 def test_redis_bus_delivers_the_same_invalidations_as_in_process(
-    report: ConsistencyReport,
+    report: ConsistencyReport, redis_url: str
 ) -> None:
-    url = f"redis://{HOST}:{MACHINE_REDIS_PORT}/15"
+    url = redis_url
     over_bus = run_consistency(SMALL, seed=SEED, modes=("events",), redis_url=url)
     assert over_bus.transport.startswith("Redis Streams bus on ")
     assert over_bus.mode("events") == report.mode("events")

@@ -1,4 +1,4 @@
-"""The fleet run: two worker processes sharing an L2 on the machine's Redis (db 15).
+"""The fleet run: two worker processes sharing an L2 on this session's own Redis.
 
 Only the outcomes that do not depend on the machine's speed are asserted:
 
@@ -10,8 +10,8 @@ Only the outcomes that do not depend on the machine's speed are asserted:
   never above the two pools' 20). Pool timeouts are likely but depend on CPU speed: on a
   fast machine two pools of 10 can drain 250 requests each within the 1 s timeout.
 
-The Redis at 127.0.0.1:6379 is part of the machine (and of CI): missing, it fails the test.
-The demo deletes only its own keys (prefix ``scdemo-<run>-``), never flushes.
+The demo deletes only its own keys (prefix ``scdemo-<run>-``), never flushes; the test checks
+that it left none and that nothing flushed the server during the run.
 """
 
 from __future__ import annotations
@@ -26,60 +26,43 @@ from typer.testing import CliRunner
 
 from steadycache.demo import QUICK, DemoReport, run_demo
 from steadycache.demo.report import results_named
+from tests.redis_servers import RedisServer
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
 WORKERS = 2
-#: Another session's tests flush db 15 before each of theirs; a flush during our run
-#: deletes our entries mid-scenario, so such a run is repeated rather than judged.
-ATTEMPTS = 3
-
-
-def _require_redis() -> None:
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_timeout=2.0) as client:
-            client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(
-            f"the machine's Redis ({REDIS_URL}) is not answering ({exc!r}); it is expected "
-            "to run before the tests, in CI too",
-            pytrace=False,
-        )
 
 
 @pytest.fixture(scope="module")
-def fleet_report() -> Iterator[DemoReport]:
-    _require_redis()
+def fleet_report(plain_redis_session: RedisServer) -> Iterator[DemoReport]:
     logger = logging.getLogger("steadycache")
     previous = logger.level
     logger.setLevel(logging.ERROR)  # the parent's maxmemory=0 warning; workers log nothing
     try:
-        for _ in range(ATTEMPTS):
-            report = run_demo(
-                QUICK,
-                scenarios=["incident", "defaults"],
-                redis_url=REDIS_URL,
-                workers=WORKERS,
-            )
-            assert report.fleet is not None
-            if report.fleet.flushes_during_run == 0:
-                break
-        yield report
+        yield run_demo(
+            QUICK,
+            scenarios=["incident", "defaults"],
+            redis_url=plain_redis_session.url,
+            workers=WORKERS,
+        )
     finally:
         logger.setLevel(previous)
 
 
-def test_run_was_not_disturbed_and_left_no_keys(fleet_report: DemoReport) -> None:
+def test_run_was_not_disturbed_and_left_no_keys(
+    fleet_report: DemoReport, plain_redis_session: RedisServer
+) -> None:
     assert fleet_report.fleet is not None
     assert fleet_report.fleet.flushes_during_run == 0
-    with redis.Redis.from_url(REDIS_URL) as client:
+    with redis.Redis.from_url(plain_redis_session.url) as client:
         assert list(client.scan_iter(match="scdemo-*", count=1000)) == []
 
 
-def test_json_adds_workers_and_redis_and_keeps_the_rows(fleet_report: DemoReport) -> None:
+def test_json_adds_workers_and_redis_and_keeps_the_rows(
+    fleet_report: DemoReport, plain_redis_session: RedisServer
+) -> None:
     document = json.loads(fleet_report.as_json())
     assert list(document) == ["workers", "redis", "scenarios"]
     assert document["workers"] == WORKERS
-    assert document["redis"]["server"] == "127.0.0.1:6379/15"
+    assert document["redis"]["server"] == f"127.0.0.1:{plain_redis_session.port}"
     assert {row["name"] for row in document["scenarios"]} == {"incident", "defaults"}
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from steadycache.eviction import make_policy
 from steadycache.sizing.readers import load_trace
+from tests.traces import CLOUDPHYSICS, P3_HEAD, TRACE_SLICES
 
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "traces"
 SLICE = 200_000
 FRACTIONS = (0.01, 0.05, 0.10)
 
@@ -38,7 +38,7 @@ class Slice:
     """A trace prefix as Python ints (for our policies) and as an oracleGeneral file (theirs)."""
 
     def __init__(self, trace_file: str, directory: Path) -> None:
-        keys = load_trace(TRACES / trace_file, limit=SLICE).keys
+        keys = load_trace(TRACE_SLICES / trace_file, limit=SLICE).keys
         self.keys: list[int] = keys.tolist()
         self.unique = int(np.unique(keys).shape[0])
         self.oracle = directory / f"{trace_file}.oracleGeneral"
@@ -71,7 +71,7 @@ class Slice:
         return 100.0 * (1.0 - float(miss_ratio))
 
 
-@pytest.fixture(scope="module", params=["P3.lis.zst", "cloudPhysicsIO.csv"])
+@pytest.fixture(scope="module", params=[P3_HEAD.name, CLOUDPHYSICS.name])
 def trace_slice(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Slice:
     return Slice(request.param, tmp_path_factory.mktemp("traces"))
 

@@ -1,9 +1,8 @@
-"""The invalidation bus against real Redis: the machine's server (db 15), and one of our own
-for the outage test. Events travel through a real stream into real caches."""
+"""The invalidation bus against real Redis: this session's own servers (``redis_url``, and
+one more for the outage test). Events travel through a real stream into real caches."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -22,31 +21,13 @@ from steadycache.invalidation.router import InvalidationTarget
 from steadycache.namespace import Namespace
 from steadycache.policy import Invalidation, OnEvent, SharedTiers
 from steadycache.stores.redis_backend import RedisBackend
-from tests.redis_servers import HOST, MACHINE_REDIS_PORT, RedisServer
+from tests.redis_servers import RedisServer
 
-STANDALONE_DB = 15
 STREAM = "test:events"
 
 HOTEL_KEYS = OnEvent("hotel.updated", keys=("{id}",))
 HOTEL_TAGS = OnEvent("hotel.updated", tags=("hotel:{id}",))
 CATALOG_RELOADED = OnEvent("catalog.reloaded")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """db 15 of the machine's Redis, emptied; a failure (never a skip) when it is not there."""
-    url = f"redis://{HOST}:{MACHINE_REDIS_PORT}/{STANDALONE_DB}"
-    try:
-        with redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0) as conn:
-            conn.flushdb()
-    except redis.RedisError as exc:
-        where = "CI" if os.environ.get("CI") == "true" else "this machine"
-        pytest.fail(
-            f"the Redis service on {HOST}:{MACHINE_REDIS_PORT} is not answering on {where} "
-            f"({exc!r}); it is expected to be running before the tests",
-            pytrace=False,
-        )
-    return url
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures for the Redis engine: the machine's Redis, plus servers this session starts and stops.
+"""Fixtures for the Redis engine: servers this session starts and stops (never the machine's).
 
 Each topology (a standalone server, a 3-primary cluster, a primary with a replica, Sentinel) is
 started once per session, on its own free loopback ports, and stopped at the end of the session
@@ -9,25 +9,17 @@ empties the data, so that tests may kill, pause and fail over freely and in any 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.redis_servers import (
-    HOST,
-    MACHINE_REDIS_PORT,
     RedisClusterProcesses,
     RedisServer,
     ReplicaPair,
     SentinelGroup,
 )
-
-#: The database used on the machine's shared Redis: apart from db 0, so a developer's own data
-#: there survives the FLUSHDB each test starts with.
-STANDALONE_DB = 15
 
 
 @pytest.fixture(scope="session")
@@ -37,24 +29,9 @@ def redis_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def standalone_url() -> str:
-    """URL of db 15 on the machine's own Redis (127.0.0.1:6379), emptied for this test."""
-    url = f"redis://{HOST}:{MACHINE_REDIS_PORT}/{STANDALONE_DB}"
-    try:
-        with redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0) as conn:
-            conn.flushdb()
-    except redis.RedisError as exc:
-        # A failure, never a skip, in CI or not: the machine is meant to run Redis on 6379 before
-        # every session and before CI, so a silent skip would hide a broken machine or setup.
-        where = "CI" if os.environ.get("CI") == "true" else "this machine"
-        pytest.fail(
-            f"the Redis service on {HOST}:{MACHINE_REDIS_PORT} is not answering on {where} "
-            f"({exc!r}); it is expected to be running before the tests (start one with "
-            f"`redis-server --bind {HOST} --port {MACHINE_REDIS_PORT} --save '' "
-            f"--appendonly no --daemonize yes`)",
-            pytrace=False,
-        )
-    return url
+def standalone_url(redis_url: str) -> str:
+    """URL of this session's own plain Redis (``tests/conftest.py``), emptied for this test."""
+    return redis_url
 
 
 # --- a standalone server of our own, which fault tests may kill -------------------------------

@@ -65,13 +65,14 @@ def close_sentinel(sentinel: Sentinel) -> None:
 # --- standalone -------------------------------------------------------------------------------
 
 
-def test_standalone_url_is_db_15_of_the_machine_redis(standalone_url: str) -> None:
-    assert standalone_url == f"redis://{HOST}:{MACHINE_REDIS_PORT}/15"
+def test_standalone_url_is_a_server_of_our_own_never_the_machine_redis(
+    standalone_url: str,
+) -> None:
+    assert not standalone_url.endswith(f":{MACHINE_REDIS_PORT}")
     with redis.Redis.from_url(standalone_url, decode_responses=True) as conn:
-        assert conn.dbsize() == 0  # flushed for this test
+        assert conn.dbsize() == 0  # flushed for this test: it is ours to flush
         conn.set("steady:k", "v")
         assert conn.get("steady:k") == "v"
-        assert conn.client_info()["db"] == 15
 
 
 def test_started_server_serves_on_its_own_loopback_port(redis_server: RedisServer) -> None:

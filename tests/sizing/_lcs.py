@@ -8,8 +8,7 @@ import libcachesim as lcs  # a missing reference simulator must fail the suite, 
 import numpy as np
 
 from steadycache.sizing.readers import Trace
-
-SHARED_TRACES = Path(__file__).resolve().parents[3] / "shared" / "traces"
+from tests.traces import TRACE_SLICES
 
 
 def libcachesim_lru_miss_ratios(trace: Trace, sizes: list[int], tmp_path: Path) -> list[float]:
@@ -49,4 +48,4 @@ def zipf_trace(requests: int, keys: int, alpha: float, seed: int) -> Trace:
 def slice_of(name: str, requests: int) -> Trace:
     from steadycache.sizing.readers import load_trace
 
-    return load_trace(SHARED_TRACES / name, limit=requests)
+    return load_trace(TRACE_SLICES / name, limit=requests)

@@ -73,7 +73,7 @@ def test_empty_trace_gives_an_empty_curve() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "requests"), [("P3.lis.zst", 200_000), ("cloudPhysicsIO.csv", 60_000)]
+    ("name", "requests"), [("P3-head.lis.zst", 200_000), ("cloudPhysicsIO.csv.zst", 60_000)]
 )
 def test_exact_curve_is_identical_to_libcachesim_lru(
     name: str, requests: int, tmp_path: Path

@@ -62,7 +62,7 @@ def test_fixed_rate_on_zipf_within_tolerance() -> None:
 
 
 def test_fixed_rate_on_a_real_slice_within_tolerance() -> None:
-    trace = slice_of("P3.lis.zst", 500_000)
+    trace = slice_of("P3-head.lis.zst", 500_000)
     unique = trace.unique_keys()
     grid = _grid(unique)
     exact = exact_curve(trace).miss_ratios(grid)

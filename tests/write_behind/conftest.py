@@ -2,9 +2,8 @@
 
 - ``durable_redis``: a redis-server of our own with ``appendonly yes``, ``appendfsync always``
   (its AOF in the session's temporary directory), started once per session, emptied per test.
-- ``machine_redis``: db 15 of the machine's Redis on 6379 (``appendonly no`` there), for the
-  refusal and the ``accept_loss`` path. Shared with other sessions, so tests only touch keys
-  under their own unique stream name and delete them afterwards (no FLUSHDB).
+- ``plain_client``: this session's own plain Redis (``appendonly no``, see ``tests/conftest.py``),
+  for the refusal and the ``accept_loss`` path. Tests still use unique stream names.
 - ``postgres``: database ``test`` on 127.0.0.1:5432 (user postgres, trust auth).
 
 A missing service fails the test, never skips it: CI must run every one of these.
@@ -23,9 +22,8 @@ import redis
 
 from steadycache.write_behind import Journal, RedisStreamJournal, SqliteJournal
 from tests.conftest import ManualClock
-from tests.redis_servers import HOST, MACHINE_REDIS_PORT, RedisServer
+from tests.redis_servers import HOST, RedisServer
 
-MACHINE_REDIS_DB = 15
 POSTGRES_DSN = f"host={HOST} port=5432 user=postgres dbname=test connect_timeout=5"
 
 #: Makes a journal; ``clock`` (optional) replaces the wall clock for lag and backoff.
@@ -84,25 +82,9 @@ def durable_client(durable_redis: RedisServer) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def machine_redis() -> Iterator[redis.Redis]:
-    """db 15 of the machine's Redis (appendonly no). Fails, never skips, when it is down."""
-    client = redis.Redis(
-        host=HOST,
-        port=MACHINE_REDIS_PORT,
-        db=MACHINE_REDIS_DB,
-        decode_responses=True,
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
-    )
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        pytest.fail(
-            f"the Redis service on {HOST}:{MACHINE_REDIS_PORT} is not answering on {_where()} "
-            f"({exc!r}); it is expected to be running before the tests",
-            pytrace=False,
-        )
+def plain_client(plain_redis: RedisServer) -> Iterator[redis.Redis]:
+    """A text client of this session's own Redis without persistence (``appendonly no``)."""
+    client = plain_redis.client(decode_responses=True)
     try:
         yield client
     finally:

@@ -88,9 +88,8 @@ def test_bad_input_is_refused_before_the_journal_sees_it(tmp_path: Path) -> None
         assert profiles.get("u1") is None
 
 
-def test_a_journal_on_a_redis_that_cannot_keep_it_is_refused(machine_redis: redis.Redis) -> None:
-    machine_redis.flushdb()
-    url = "redis://{host}:{port}/{db}".format(**machine_redis.connection_pool.connection_kwargs)
+def test_a_journal_on_a_redis_that_cannot_keep_it_is_refused(plain_client: redis.Redis) -> None:
+    url = "redis://{host}:{port}/{db}".format(**plain_client.connection_pool.connection_kwargs)
     with Cache(redis=RedisBackend(url)) as cache:
         with pytest.raises(ConfigurationError, match="not durable"):
             cache.namespace("orders", Policy(pattern=WriteBehind(journal="redis")))

@@ -23,12 +23,12 @@ from tests.write_behind.conftest import delete_stream_keys, unique_stream
 
 
 @pytest.fixture
-def machine_stream(machine_redis: redis.Redis) -> Iterator[str]:
+def plain_stream(plain_client: redis.Redis) -> Iterator[str]:
     stream = unique_stream()
     try:
         yield stream
     finally:
-        delete_stream_keys(machine_redis, stream)
+        delete_stream_keys(plain_client, stream)
 
 
 def test_aof_always_is_accepted(durable_client: redis.Redis) -> None:
@@ -40,24 +40,24 @@ def test_aof_always_is_accepted(durable_client: redis.Redis) -> None:
 
 
 def test_no_aof_is_refused_with_what_would_be_lost(
-    machine_redis: redis.Redis, machine_stream: str
+    plain_client: redis.Redis, plain_stream: str
 ) -> None:
-    premise = cast(dict[str, str], machine_redis.config_get("appendonly"))
+    premise = cast(dict[str, str], plain_client.config_get("appendonly"))
     assert premise == {"appendonly": "no"}
     with pytest.raises(ConfigurationError) as caught:
-        RedisStreamJournal(machine_redis, machine_stream)
+        RedisStreamJournal(plain_client, plain_stream)
     assert caught.value.decision == "pattern"
     assert LOSS_WITHOUT_AOF in str(caught.value)
     assert "accept_loss" in str(caught.value)
-    assert not machine_redis.exists(machine_stream)  # refused before creating anything
+    assert not plain_client.exists(plain_stream)  # refused before creating anything
 
 
 def test_accepted_loss_warns_once_and_counts_every_append(
-    machine_redis: redis.Redis, machine_stream: str, caplog: pytest.LogCaptureFixture
+    plain_client: redis.Redis, plain_stream: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="steadycache")
     journal = RedisStreamJournal(
-        machine_redis, machine_stream, accept_loss="ops: a cache of view counters, 2024-05"
+        plain_client, plain_stream, accept_loss="ops: a cache of view counters, 2024-05"
     )
     warnings = [r for r in caplog.records if "not durable" in r.getMessage()]
     assert len(warnings) == 1
@@ -75,10 +75,10 @@ def test_accepted_loss_warns_once_and_counts_every_append(
 
 
 def test_blank_accept_loss_is_not_an_acceptance(
-    machine_redis: redis.Redis, machine_stream: str
+    plain_client: redis.Redis, plain_stream: str
 ) -> None:
     with pytest.raises(ConfigurationError, match="who accepted"):
-        RedisStreamJournal(machine_redis, machine_stream, accept_loss="  ")
+        RedisStreamJournal(plain_client, plain_stream, accept_loss="  ")
 
 
 @pytest.mark.parametrize(("fsync", "loss"), [("everysec", LOSS_EVERYSEC), ("no", LOSS_FSYNC_NO)])

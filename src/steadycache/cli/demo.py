@@ -31,7 +31,8 @@ def demo(
             "--db",
             metavar="URL",
             help="Run against PostgreSQL (postgresql://user@host/db) instead of a temporary "
-            "SQLite file; the demo creates and drops the schema steadycache_demo.",
+            "SQLite file; the demo creates, then drops, a schema of its own "
+            "(steadycache_demo_<random>).",
         ),
     ] = None,
     quick: Annotated[

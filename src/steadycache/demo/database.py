@@ -11,6 +11,7 @@ reaches the request, so the numbers come from the real pool, not from a model of
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -26,7 +27,9 @@ from steadycache.demo.metrics import Recorder
 
 POOL_SIZE = 10
 POOL_TIMEOUT = 1.0
-_PG_SCHEMA = "steadycache_demo"
+#: On PostgreSQL the demo works in a schema of its own, named per run so that two demos (or
+#: two test runs) on one server never drop each other's tables.
+_PG_SCHEMA_PREFIX = "steadycache_demo_"
 
 # Seeded with a recursive CTE (SQLite and PostgreSQL both run it) so seeding takes
 # milliseconds per 10k rows instead of a round trip per row.
@@ -71,7 +74,13 @@ class BookingDatabase:
     """A seeded booking database and its pool; ``availability`` is the query being cached."""
 
     def __init__(
-        self, url: str | None = None, *, workshops: int, bookings: int, seed: bool = True
+        self,
+        url: str | None = None,
+        *,
+        workshops: int,
+        bookings: int,
+        seed: bool = True,
+        schema: str | None = None,
     ) -> None:
         self._tempdir: Path | None = None
         # A fleet worker attaches (seed=False) to the database its parent seeded: it must
@@ -91,7 +100,13 @@ class BookingDatabase:
             self._prefix = ""
         else:
             connect_args = {}
-            self._prefix = f"{_PG_SCHEMA}."
+            if schema is None:
+                if not seed:
+                    raise ValueError("attaching to a PostgreSQL demo database needs its schema")
+                schema = _PG_SCHEMA_PREFIX + secrets.token_hex(4)
+            self._prefix = f"{schema}."
+        #: The PostgreSQL schema holding the demo's tables (None on SQLite).
+        self.schema = schema if self._prefix else None
         #: The engine URL (driver included): what a worker process attaches to.
         self.url = url
         self.workshops = workshops
@@ -117,8 +132,7 @@ class BookingDatabase:
         p = self._prefix
         with self.engine.begin() as conn:
             if p:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {_PG_SCHEMA} CASCADE"))
-                conn.execute(text(f"CREATE SCHEMA {_PG_SCHEMA}"))
+                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
             for statement in _SCHEMA:
                 conn.execute(text(statement.format(p=p)))
             conn.execute(text(_SEED_WORKSHOPS.format(p=p, count=workshops)))
@@ -166,7 +180,7 @@ class BookingDatabase:
         """Release the pool and remove what the demo created (temp dir or schema)."""
         if self._prefix and self._owner:
             with self.engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {_PG_SCHEMA} CASCADE"))
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"))
         self.engine.dispose()
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)

@@ -54,6 +54,7 @@ def run_fleet_scenario(
                 scenario=scenario.name,
                 config=config,
                 db_url=db.url,
+                db_schema=db.schema,
                 redis_url=target.url,
                 key_prefix=target.key_prefix(scenario.name),
                 index=index,

@@ -52,6 +52,8 @@ class WorkerPlan:
     scenario: str
     config: DemoConfig
     db_url: str
+    #: The PostgreSQL schema the parent seeded (None on SQLite).
+    db_schema: str | None
     redis_url: str
     key_prefix: str
     index: int
@@ -111,7 +113,11 @@ class _Worker:
         (self.scenario,) = select([plan.scenario])
         config = plan.config
         self.db = BookingDatabase(
-            plan.db_url, workshops=config.workshops, bookings=config.bookings, seed=False
+            plan.db_url,
+            workshops=config.workshops,
+            bookings=config.bookings,
+            seed=False,
+            schema=plan.db_schema,
         )
         self.priming = Recorder()
         self.recorder = Recorder(gauge=gauge)
