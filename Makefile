@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench readme clean
+.PHONY: demo test lint generated typecheck unit fuzz unasync bench readme clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "steadycache needs Python 3.11+"'
@@ -19,17 +19,30 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/steadycache demo
 
-test: lint typecheck unit
+test: lint generated typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+# The sync code and tests are generated from their async source: fail when they are stale.
+generated: $(STAMP)
+	$(BIN)/python scripts/unasync.py --check
+
+unasync: $(STAMP)
+	$(BIN)/python scripts/unasync.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# The fuzz tests with a longer budget (make test runs them with a small one).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_CASES=400 $(BIN)/pytest -q -p no:cacheprovider \
+		tests/core/test_fuzz_boundaries.py tests/test_policy_inputs.py \
+		tests/_async/test_corrupt_entries.py tests/_sync/test_corrupt_entries.py
 
 bench: $(STAMP)
 	$(BIN)/steadycache demo --markdown benchmarks/results/demo.md

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.redis_servers import RedisServer
+
+# The Redis topologies (killable standalone, cluster, replicated, Sentinel) for every test,
+# the generated twins in tests/_async and tests/_sync as well as tests/redis.
+pytest_plugins = ["tests.fixtures_redis"]
+
+# Hypothesis budgets: "default" in `make test` (no deadline: these machines are shared and
+# noisy), "fuzz" in `make fuzz` (FUZZ_CASES scales the seeded fuzz loops the same way).
+# The "too slow" health check is wall time too: a busy machine fails it, not the code.
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "fuzz", deadline=None, max_examples=5_000, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 class ManualClock:

@@ -685,16 +685,20 @@ class ReplicaPair:
             return False
         replica = self.replica.info("replication")
         primary = self.primary.info("replication")
+        # The replica's link is up before the primary counts it: until its first ACK (sent
+        # once a second) the primary holds it in wait_bgsave and WAIT cannot return early.
         return (
             replica.get("role") == "slave"
             and replica.get("master_port") == self.primary.port
             and replica.get("master_link_status") == "up"
             and primary.get("role") == "master"
             and primary.get("connected_slaves") == 1
+            and primary.get("slave0", {}).get("state") == "online"
         )
 
     def wait_synced(self, *, timeout: float = 15.0) -> None:
-        """Wait until the replica's link to the primary is up (the initial sync is done)."""
+        """Wait until the replica's link is up and the primary counts it online (the initial
+        sync is done, and ``WAIT`` can be answered at once)."""
         wait_until(self._synced, timeout=timeout, what="the replica to sync")
 
     def heal(self, *, timeout: float = 15.0) -> None:

@@ -3,10 +3,80 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from steadycache.errors import UsageError
+
+P = ParamSpec("P")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class CachedFunction(Protocol[P, T_co]):
+    """What ``Cache.cached`` returns: the function, read through its namespace."""
+
+    #: The namespace holding the function's results.
+    namespace: Any
+    __name__: str
+    __qualname__: str
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T_co: ...
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """The stored key of this call's result."""
+        ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Invalidate this call's result in every process; whether an entry was there."""
+        ...
+
+
+class AsyncCachedFunction(Protocol[P, T_co]):
+    """What ``AsyncCache.cached`` returns: the coroutine function, read through its namespace."""
+
+    namespace: Any
+    __name__: str
+    __qualname__: str
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, T_co]: ...
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """The stored key of this call's result."""
+        ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, bool]:
+        """Invalidate this call's result in every process; whether an entry was there."""
+        ...
+
+
+def function_identity(function: Callable[..., Any]) -> str:
+    """``module.qualname``: what a decorated function's keys start with."""
+    module = getattr(function, "__module__", None) or "?"
+    return f"{module}.{getattr(function, '__qualname__', repr(function))}"
+
+
+def claim_identity(
+    registry: dict[str, Callable[..., Any]],
+    function: Callable[..., Any],
+    namespace: str,
+    key: KeyFunction | None,
+) -> None:
+    """Refuse a second, different function whose keys would be the first one's.
+
+    Functions made by a factory (``make().<locals>.load``) share a module and a qualified
+    name; cached in one namespace without ``key=``, they would silently answer for each
+    other. The same function decorated twice is fine.
+    """
+    if key is not None:
+        return  # the caller builds the keys and answers for them
+    identity = function_identity(function)
+    known = registry.setdefault(identity, function)
+    if known is not function:
+        raise UsageError(
+            f"namespace {namespace!r} already caches another function named {identity}: "
+            "their keys would collide. Give one of them key=..., or its own namespace"
+        )
+
 
 KeyFunction = Callable[..., object]
 Splitter = Callable[[tuple[Any, ...], Mapping[str, Any]], tuple[object, dict[str, object] | None]]
@@ -27,7 +97,9 @@ def call_key(
             f"{function.__qualname__} has no parameter(s) {', '.join(missing)}, which its "
             "namespace declares as scope dimensions"
         )
-    qualname = function.__qualname__
+    # The module and qualified name are part of the key: two functions sharing a namespace
+    # (billing.lookup and shipping.lookup) must not answer for each other.
+    identity = function_identity(function)
 
     def split(
         args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -39,8 +111,6 @@ def call_key(
         if key is not None:
             return key(*args, **kwargs), scope
         parts = tuple(value for name, value in arguments.items() if name not in dimensions)
-        # The function's name is part of the key: two functions sharing a namespace
-        # must not answer for each other.
-        return (qualname, *parts), scope
+        return (identity, *parts), scope
 
     return split

@@ -11,9 +11,10 @@ from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from steadycache._core.durations import Duration
 from steadycache._core.entry import Entry
+from steadycache._core.keys import check_tag
 from steadycache._namespace_core import NamespaceCore, Scope, logger
 from steadycache._signals import ttl_seconds
-from steadycache.errors import InvalidKeyError, StoreError, UsageError
+from steadycache.errors import StoreError, UsageError
 from steadycache.observability.stats import NamespaceStats
 from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers, WriteBehind, WriteThrough
 from steadycache.stampede.hot_keys import HotKeyTracker, encode_snapshot
@@ -93,6 +94,8 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
         self._journal: Any = None
         #: A staleness auditor fed a sample of served reads (``audit_with``).
         self._auditor: ReadAuditor | None = None
+        #: ``module.qualname`` -> the function ``cached`` decorated under that identity.
+        self._decorated: dict[str, Callable[..., Any]] = {}
 
     def audit_with(self, auditor: ReadAuditor | None) -> None:
         """Hand served reads to ``auditor.observe(key, scope, entry)`` (it samples them)."""
@@ -223,8 +226,7 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
 
     @staticmethod
     def _check_tag(tag: object) -> None:
-        if not isinstance(tag, str) or not tag:
-            raise InvalidKeyError(f"a tag is a non-empty str, got {tag!r}")
+        check_tag(tag)
 
     @property
     def name(self) -> str:
@@ -367,4 +369,13 @@ class NamespaceBase(ABC, Generic[StoreT, LoaderT]):
             self._core.counters.breaker_open = int(self._limiter.breaker.is_open)
         tier_stats = getattr(self._store, "tier_stats", None)
         tiers = tier_stats() if tier_stats is not None else (self._store.stats(),)  # type: ignore[attr-defined]
-        return self._core.stats(tiers)
+        extra: dict[str, int] = {}
+        shared_counters = getattr(self._store, "shared_counters", None)
+        if shared_counters is not None:
+            extra.update(shared_counters())
+        journal = self._journal
+        if journal is not None:
+            # What the write-behind journal could lose or found lost (README: durability).
+            for name in ("appends_at_risk", "lost_entries", "undecodable"):
+                extra[name] = int(getattr(journal, name, 0))
+        return self._core.stats(tiers, extra)

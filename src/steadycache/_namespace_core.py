@@ -27,7 +27,7 @@ from steadycache._core.freshness import (
     decide,
     lifetimes,
 )
-from steadycache._core.keys import KeyBuilder
+from steadycache._core.keys import KeyBuilder, check_tags
 from steadycache._core.marks import GENERATION_FIELD, TAG_FIELD_PREFIX, LoadBasis, Marks
 from steadycache.codecs import Codec, codec_for
 from steadycache.errors import ConfigurationError, ValueTooLargeError
@@ -37,8 +37,8 @@ from steadycache.observability.stats import (
     RollingRatio,
     snapshot,
 )
-from steadycache.policy import Policy, SharedTiers
-from steadycache.stores.base import StoreStats
+from steadycache.policy import Policy, Sensitivity, SharedTiers
+from steadycache.stores.base import StoreStats, WriteOutcome
 
 if TYPE_CHECKING:
     from steadycache.stores.base import AsyncStore, Store
@@ -116,6 +116,39 @@ class NamespaceCore:
         early = policy.stampede.early_refresh
         # Beyond this many load-costs before expiry, XFetch cannot fire (see freshness.py).
         self._early_horizon = early.beta * XFETCH_HORIZON if early is not None else 0.0
+        sensitivity = policy.sensitivity
+        #: TRANSACTIONAL data's acknowledged staleness: no lifetime may exceed it.
+        self._staleness_bound = (
+            sensitivity.max_staleness if sensitivity.level is Sensitivity.TRANSACTIONAL else None
+        )
+
+    # --- call arguments -------------------------------------------------------------------
+
+    def ttl_override(self, ttl: Duration | None) -> float | None:
+        """A per-call ``ttl`` in seconds, checked like the policy's own: before any I/O.
+
+        A TRANSACTIONAL namespace refuses one that, with stale serving, outlives the
+        staleness its owner acknowledged.
+        """
+        if ttl is None:
+            return None
+        seconds = to_seconds(ttl, decision="invalidation", what="ttl")
+        bound = self._staleness_bound
+        if bound is not None:
+            worst = seconds + self._stampede.stale_seconds
+            if worst > bound:
+                raise ConfigurationError(
+                    "sensitivity",
+                    f"namespace {self.name!r} is TRANSACTIONAL, acknowledged for at most "
+                    f"{bound:g}s of staleness, but ttl={seconds:g}s plus stale serving "
+                    f"({self._stampede.stale_seconds:g}s) allows {worst:g}s",
+                )
+        return seconds
+
+    @staticmethod
+    def tags(tags: Iterable[str]) -> tuple[str, ...]:
+        """The tags of a call, checked (``InvalidKeyError``) before any I/O."""
+        return check_tags(tags) if tags else ()
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -148,6 +181,15 @@ class NamespaceCore:
         """What a load starts from; call before the loader runs (tags confirmed first)."""
         return LoadBasis(self._next_version(self._clock()), tags, self.marks.counters(tags))
 
+    def refused_write(self, outcome: WriteOutcome) -> None:
+        """Count a leased write the shared tier refused (and why)."""
+        if outcome is WriteOutcome.LEASE_LOST:
+            # Invalidated while loading: this value may predate the change. Not cached.
+            self.counters.stale_sets_rejected += 1
+        else:
+            # Another process stored a newer (verified) version meanwhile: it stays.
+            self.counters.older_writes_rejected += 1
+
     def landed(self, stored_key: str, basis: LoadBasis) -> bool:
         """Whether a load from ``basis`` may be stored: no change of the key since it began."""
         if self.marks.changed_after(stored_key, basis.version):
@@ -172,14 +214,14 @@ class NamespaceCore:
         returns what a shared tier would (JSON turns tuples into lists), and a caller
         mutating its object afterwards does not change the cached copy.
         """
-        override = None if ttl is None else to_seconds(ttl, decision="invalidation", what="ttl")
+        override = self.ttl_override(ttl)
         payload = self.codec.encode(value)
         if len(payload) > self._max_value_bytes:
             raise ValueTooLargeError(self.name, len(payload), self._max_value_bytes)
         now = self._clock()
         fresh_until, stale_until = lifetimes(now, self._ttl, self._stampede, self._random, override)
         if basis is None:
-            tags = tuple(tags)
+            tags = self.tags(tags)
             basis = LoadBasis(self._next_version(now), tags, self.marks.counters(tags))
         return Entry(
             self.codec.decode(payload),
@@ -263,9 +305,11 @@ class NamespaceCore:
         if failed:
             self.counters.load_errors += 1
 
-    def stats(self, tiers: tuple[StoreStats, ...]) -> NamespaceStats:
-        """A snapshot of this namespace's counters and its tiers."""
-        return snapshot(self.name, self.counters, tiers, self.rolling, self._clock())
+    def stats(
+        self, tiers: tuple[StoreStats, ...], extra: dict[str, int] | None = None
+    ) -> NamespaceStats:
+        """A snapshot of this namespace's counters, its tiers' and its shared parts'."""
+        return snapshot(self.name, self.counters, tiers, self.rolling, self._clock(), extra)
 
     # --- background refresh backoff --------------------------------------------------------
 

@@ -11,11 +11,16 @@ import inspect
 import random as random_module
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from steadycache._core.durations import Duration
 from steadycache._core.freshness import RandomSource
-from steadycache._decorating import KeyFunction, call_key
+from steadycache._decorating import (
+    AsyncCachedFunction,
+    KeyFunction,
+    call_key,
+    claim_identity,
+)
 from steadycache._namespace_core import (
     Clock,
     NamespaceCore,
@@ -29,6 +34,7 @@ from steadycache.async_namespace import AsyncNamespace
 from steadycache.errors import ConfigurationError, UsageError
 from steadycache.observability.stats import NamespaceStats
 from steadycache.policy import Policy, SharedTiers, WriteBehind
+from steadycache.stampede.leases import AsyncLeaseKeeper
 from steadycache.stampede.readiness import Readiness
 from steadycache.stores.base import AsyncStore, Store
 
@@ -63,6 +69,7 @@ class AsyncCache:
         self._journal_backends: list[RedisBackend] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._maintenance: asyncio.Task[None] | None = None
+        self._leases = AsyncLeaseKeeper()
         self._closed = False
         #: Ready once every ``warm()`` reached its target or deadline.
         self.readiness = Readiness()
@@ -117,15 +124,14 @@ class AsyncCache:
         return namespace
 
     async def start(self) -> None:
-        """Check shared servers and join the backplane now (else it happens on first use).
+        """Check shared servers, join the backplane and read each shared namespace's
+        generation now (else each namespace does it on first use).
 
         Call it from a start-up hook so a refused Redis configuration (``noeviction``)
         fails the deploy instead of the first request.
         """
         for ns in self._namespaces.values():
-            start = getattr(ns.store, "start", None)
-            if start is not None:
-                await start()
+            await ns.start()
 
     def namespaces(self) -> dict[str, AsyncNamespace]:
         """All namespaces by name."""
@@ -142,23 +148,30 @@ class AsyncCache:
         *,
         key: KeyFunction | None = None,
         ttl: Duration | None = None,
-    ) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
+    ) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], AsyncCachedFunction[P, T]]:
         """Decorate an ``async def``: read-through caching by arguments (as ``Cache.cached``)."""
         ns = (
             namespace
             if isinstance(namespace, AsyncNamespace)
             else self.namespace(namespace, policy)
         )
+        ns._core.ttl_override(ttl)  # a bad or too-long ttl fails here, at import
 
         def decorate(
             function: Callable[P, Coroutine[Any, Any, T]],
-        ) -> Callable[P, Coroutine[Any, Any, T]]:
+        ) -> AsyncCachedFunction[P, T]:
             if not inspect.iscoroutinefunction(function):
+                what = (
+                    "an async generator function (its results cannot be cached)"
+                    if inspect.isasyncgenfunction(function)
+                    else "a sync function: use Cache.cached"
+                )
                 raise UsageError(
-                    f"AsyncCache.cached cannot decorate sync function "
-                    f"{getattr(function, '__qualname__', function)!r}: use Cache.cached"
+                    f"AsyncCache.cached cannot decorate "
+                    f"{getattr(function, '__qualname__', function)!r}, {what}"
                 )
             split = call_key(function, ns.policy.security.scope.dimensions, key)
+            claim_identity(ns._decorated, function, ns.name, key)
 
             async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
                 key_parts, scope = split(args, kwargs)
@@ -166,14 +179,28 @@ class AsyncCache:
                     key_parts, lambda: function(*args, **kwargs), scope=scope, ttl=ttl
                 )
 
+            def stored_key(*args: P.args, **kwargs: P.kwargs) -> str:
+                key_parts, scope = split(args, kwargs)
+                return ns.stored_key(key_parts, scope=scope)
+
+            async def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
+                key_parts, scope = split(args, kwargs)
+                return await ns.invalidate(key_parts, scope=scope)
+
             wrapper.__wrapped__ = function  # type: ignore[attr-defined]
             wrapper.__name__ = function.__name__
             wrapper.__qualname__ = function.__qualname__
             wrapper.__doc__ = function.__doc__
             wrapper.namespace = ns  # type: ignore[attr-defined]
-            return wrapper
+            wrapper.key = stored_key  # type: ignore[attr-defined]
+            wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+            return cast("AsyncCachedFunction[P, T]", wrapper)
 
         return decorate
+
+    def _lease_keeper(self) -> AsyncLeaseKeeper:
+        """Renews this cache's fleet leases while their loads run."""
+        return self._leases
 
     def _ensure_maintenance(self) -> None:
         if self._maintenance is None and not self._closed:
@@ -213,6 +240,7 @@ class AsyncCache:
             self._maintenance = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._leases.aclose()
         for ns in self._namespaces.values():
             await ns.snapshot_hot_keys()
             result = ns.store.close()

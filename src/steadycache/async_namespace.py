@@ -30,10 +30,16 @@ from steadycache.stampede.hot_keys import (
     read_snapshot,
     write_text_atomically,
 )
+from steadycache.stampede.leases import (
+    LEASE_EXPIRY_SLACK,
+    LEASE_POLL_FIRST,
+    LEASE_POLL_MAX,
+    HeldLease,
+)
 from steadycache.stampede.origin import AsyncOriginLimiter
-from steadycache.stampede.single_flight import AsyncFlightTable
+from steadycache.stampede.single_flight import AsyncFlight, AsyncFlightTable
 from steadycache.stampede.warm import WarmReport, run_warm_up_async
-from steadycache.stores.base import AsyncStore, Store
+from steadycache.stores.base import AsyncStore, Store, WriteOutcome
 
 if TYPE_CHECKING:
     from steadycache.async_cache import AsyncCache
@@ -54,6 +60,27 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         # Exactly one of these is set: the hot path tests it instead of awaiting a no-op.
         self._local: Store | None = store if store.in_process else None  # type: ignore[assignment]
         self._remote: AsyncStore | None = None if self._local is not None else store  # type: ignore[assignment]
+        #: A namespace over a shared store starts (server check, backplane, the fleet's
+        #: generation) before its first key is built: a key built with a generation the
+        #: fleet has moved past would read entries invalidated before this process began.
+        self._started = self._remote is None
+        self._start_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Check the shared server, join the backplane, read the shared generation and
+        start the maintenance task. Runs on first use if ``AsyncCache.start()`` did not."""
+        if self._started:
+            return
+        async with self._start_lock:
+            if self._started:
+                return
+            start = getattr(self._store, "start", None)
+            if start is not None:
+                await start()
+            if self._read_marks is not None:
+                await self._refresh_generation()
+                self._cache._ensure_maintenance()  # re-reads the generation every second
+            self._started = True
 
     async def _fetch(self, stored: str) -> Entry | None:
         if self._local is not None:
@@ -72,6 +99,8 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def get(self, key: object, default: Any = None, *, scope: Scope = None) -> Any:
         """The cached value, or ``default`` (see ``Namespace.get``)."""
+        if not self._started:
+            await self.start()
         stored = self._core.keys.build(key, scope)
         local = self._local
         now = self._core.clock()
@@ -87,6 +116,8 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
     async def get_entry(self, key: object, *, scope: Scope = None) -> Entry | None:
         """The raw entry with its metadata (freshness not applied), or None (see
         ``Namespace.get_entry``)."""
+        if not self._started:
+            await self.start()
         return await self._confirmed(await self._fetch(self._core.keys.build(key, scope)))
 
     async def set(
@@ -104,8 +135,11 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         ``load_cost`` (seconds it took to produce the value) lets early refresh pick a
         reader to reload before expiry, as it does for values loaded through the cache.
         """
+        if not self._started:
+            await self.start()
         stored = self._core.keys.build(key, scope)
-        tags = tuple(tags)
+        tags = self._core.tags(tags)
+        self._core.ttl_override(ttl)
         await self._confirm(tags)
         await self._put(
             stored, self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
@@ -114,12 +148,21 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def delete(self, key: object, *, scope: Scope = None) -> bool:
         """Invalidate one key in every process (see ``Namespace.delete``)."""
+        if not self._started:
+            await self.start()
         stored = self._core.keys.build(key, scope)
         self._core.counters.deletes += 1
         self._core.note_change(stored)
         return await self._remove(stored)
 
-    invalidate = delete
+    async def invalidate(self, key: object, *, scope: Scope = None) -> bool:
+        """``delete``, counted as an invalidation (see ``Namespace.invalidate``)."""
+        if not self._started:
+            await self.start()
+        stored = self._core.keys.build(key, scope)
+        self._core.counters.invalidations += 1
+        self._core.note_change(stored)
+        return await self._remove(stored)
 
     async def _remove(self, stored: str) -> bool:
         if self._local is not None:
@@ -131,6 +174,8 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         self, keys: Sequence[object], default: Any = None, *, scope: Scope = None
     ) -> list[Any]:
         """``get`` for several keys of one scope, in one store round trip."""
+        if not self._started:
+            await self.start()
         stored = [self._core.keys.build(key, scope) for key in keys]
         if self._local is not None:
             entries = self._local.get_many(stored)
@@ -153,7 +198,10 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         tags: Iterable[str] = (),
     ) -> None:
         """``set`` for several keys; every value is validated before any is written."""
-        tags = tuple(tags)
+        if not self._started:
+            await self.start()
+        tags = self._core.tags(tags)
+        self._core.ttl_override(ttl)
         await self._confirm(tags)
         prepared = {
             self._core.keys.build(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
@@ -168,6 +216,8 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def invalidate_all(self) -> int:
         """Invalidate every entry in every process (see ``Namespace.invalidate_all``)."""
+        if not self._started:
+            await self.start()
         core = self._core
         if self._bump_mark is None:
             return self._generation_moved(core.bump_generation())
@@ -176,6 +226,8 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
 
     async def invalidate_tag(self, tag: str) -> int:
         """Invalidate every entry tagged ``tag`` (see ``Namespace.invalidate_tag``)."""
+        if not self._started:
+            await self.start()
         floor = self._tag_floor(tag)
         if self._bump_mark is None:
             return self._tag_bumped(tag, None)
@@ -228,10 +280,13 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
     ) -> Any:
         """Write ``value`` under the namespace's pattern (see ``Namespace.write``); the
         write-through ``writer`` is awaited, the write-behind journal runs in a thread."""
+        if not self._started:
+            await self.start()
         core = self._core
         pattern = self._write_pattern(writer)
         stored = core.keys.build(key, scope)
-        tags = tuple(tags)
+        tags = core.tags(tags)
+        core.ttl_override(ttl)
         if isinstance(pattern, WriteThrough):
             assert writer is not None
             update = pattern.on_write == "update"
@@ -272,9 +327,18 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         ttl: Duration | None = None,
         tags: Iterable[str] = (),
     ) -> T:
-        """The cached value, loading it with ``await loader()`` under the stampede policy."""
+        """The cached value, loading it with ``await loader()`` under the stampede policy.
+
+        Bad input (key, scope, ``ttl``, ``tags``) raises before the store or the loader runs.
+        """
+        if not self._started:
+            await self.start()
         core = self._core
         stored = core.keys.build(key, scope)
+        checked: tuple[str, ...] = ()
+        if ttl is not None or tags:
+            core.ttl_override(ttl)
+            checked = core.tags(tags)
         local = self._local
         now = core.clock()
         entry = local.get(stored, now) if local is not None else await self._fetch(stored)
@@ -282,16 +346,16 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             entry = await self._confirmed(entry)
         action = core.classify(stored, entry, now)
         if self._watches_reads:
-            self._note_read(stored, key, scope, loader, ttl, tags, entry)
+            self._note_read(stored, key, scope, loader, ttl, checked, entry)
             self._cache._ensure_maintenance()
         if action is SERVE:
             if self._auditor is not None:
                 self._offer_audit(key, scope, entry)
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not LOAD:
-            self._refresh_in_background(stored, loader, ttl, tags, entry.stored_at)  # type: ignore[union-attr]
+            self._refresh_in_background(stored, loader, ttl, checked, entry.stored_at)  # type: ignore[union-attr]
             return entry.value  # type: ignore[union-attr, no-any-return]
-        return await self._load(stored, loader, entry, ttl, tags)
+        return await self._load(stored, loader, entry, ttl, checked)
 
     async def _load(
         self,
@@ -299,12 +363,11 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         loader: Callable[[], Awaitable[T]],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        tags: tuple[str, ...],
     ) -> T:
         core = self._core
-        load = self._run_loader if self._leases is None else self._load_with_lease
         if not core.coalesces:
-            return await load(stored, loader, stale, ttl, tags)
+            return await self._load_once(stored, loader, stale, ttl, tags, None)
         flight, leader = self._flights.join(stored)
         if leader:
             try:
@@ -313,7 +376,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
                 if landed is not None:
                     value = landed.value  # another caller's load landed just before ours
                 else:
-                    value = await load(stored, loader, stale, ttl, tags)
+                    value = await self._load_once(stored, loader, stale, ttl, tags, flight)
             except BaseException as exc:
                 flight.fail(exc)
                 raise
@@ -335,11 +398,26 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         if isinstance(flight.error, RefreshSkipped):
             return await self._load(stored, loader, stale, ttl, tags)  # a refresh found a lease
         if flight.error is not None:
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
             cause = flight.error.__cause__ if isinstance(flight.error, LoaderError) else None
             if isinstance(flight.error, LoaderError) and cause is not None:
                 raise LoaderError(core.name, stored, cause) from cause
             raise flight.error
         return flight.value  # type: ignore[no-any-return]
+
+    async def _load_once(
+        self,
+        stored: str,
+        loader: Callable[[], Awaitable[T]],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: tuple[str, ...],
+        flight: AsyncFlight | None,
+    ) -> T:
+        if self._leases is None:
+            return await self._run_loader(stored, loader, stale, ttl, tags)
+        return await self._load_with_lease(stored, loader, stale, ttl, tags, flight)
 
     async def _load_with_lease(
         self,
@@ -347,16 +425,18 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         loader: Callable[[], Awaitable[T]],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        tags: tuple[str, ...],
+        flight: AsyncFlight | None = None,
     ) -> T:
         """Fleet-wide single-flight (see ``Namespace._load_with_lease``)."""
         leases = self._leases
         core = self._core
-        deadline = time.monotonic() + min(core.single_flight_wait, self._lease_ttl * 2)
-        pause = 0.002
+        clock = self._cache._clock
+        deadline = time.monotonic() + core.single_flight_wait
+        pause = LEASE_POLL_FIRST
         while True:
             try:
-                token = await leases.acquire_lease(stored, self._lease_ttl)
+                token, holder_left = await leases.claim_lease(stored, self._lease_ttl)
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("lease unavailable, loading without it: %s", error)
@@ -368,29 +448,33 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
                     # Written by another process between our read and our lease.
                     await self._release_lease(stored, token)
                     return current.value  # type: ignore[union-attr, no-any-return]
+                if flight is not None:
+                    flight.loading()  # our followers' wait counts from now
                 return await self._run_loader(stored, loader, stale, ttl, tags, lease=token)
             core.counters.lease_waits += 1
-            if stale is not None and stale.stale_until > self._cache._clock():
+            if stale is not None and stale.stale_until > clock():
                 core.counters.stale_served += 1
                 return stale.value  # type: ignore[no-any-return]
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
+            now = time.monotonic()
+            if now >= deadline:
+                core.counters.wait_timeouts += 1
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise LoadTimeoutError(
+                    f"namespace {core.name!r}, key {stored!r}: another process held the "
+                    f"lease and produced no value within {core.single_flight_wait:g}s "
+                    "(SingleFlight wait_timeout)"
+                )
+            await asyncio.sleep(min(pause, holder_left + LEASE_EXPIRY_SLACK, deadline - now))
+            pause = min(pause * 2, LEASE_POLL_MAX)
             try:
                 entry = await self._confirmed(await leases.get_shared(stored))
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("shared tier unavailable while waiting for a lease: %s", error)
                 return await self._run_loader(stored, loader, stale, ttl, tags)
-            if entry is not None and entry.fresh_until > self._cache._clock():
+            if entry is not None and entry.fresh_until > clock():
                 return entry.value  # type: ignore[no-any-return]
-            if time.monotonic() >= deadline:
-                core.counters.wait_timeouts += 1
-                if core.stale_for_error(stale):
-                    return stale.value  # type: ignore[union-attr, no-any-return]
-                raise LoadTimeoutError(
-                    f"namespace {core.name!r}, key {stored!r}: another process held the "
-                    "lease and produced no value in time"
-                )
 
     async def _shared_or_none(self, stored: str) -> Entry | None:
         try:
@@ -406,10 +490,32 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         loader: Callable[[], Awaitable[T]],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        tags: tuple[str, ...],
         lease: str | None = None,
     ) -> T:
-        """Await the loader within the origin budget and timeouts, then store its value."""
+        """Await the loader within the origin budget and timeouts, then store its value.
+
+        A lease is renewed while the loader runs and spent however the load ends,
+        cancellation included (see ``Namespace._run_loader``).
+        """
+        if lease is None:
+            return await self._load_and_store(stored, loader, stale, ttl, tags, None)
+        held = self._cache._lease_keeper().hold(self._leases, stored, lease, self._lease_ttl)
+        try:
+            return await self._load_and_store(stored, loader, stale, ttl, tags, held)
+        finally:
+            if not held.detached:
+                await self._spend(held)
+
+    async def _load_and_store(
+        self,
+        stored: str,
+        loader: Callable[[], Awaitable[T]],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: tuple[str, ...],
+        held: HeldLease | None,
+    ) -> T:
         core = self._core
         limiter = self._limiter
         if limiter is not None:
@@ -424,7 +530,6 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
                     return stale.value  # type: ignore[union-attr, no-any-return]
                 raise
         clock = self._cache._clock
-        tags = tuple(tags)
         await self._confirm(tags)
         basis = core.begin_load(tags)
         started = clock()
@@ -439,7 +544,9 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             if self._timeouts is None:
                 value = await pending
             else:
-                value = await self._await_with_timeouts(stored, pending, stale, ttl, basis, started)
+                value = await self._await_with_timeouts(
+                    stored, pending, stale, ttl, basis, started, held
+                )
             failed = False
         except UsageError:
             raise
@@ -460,10 +567,13 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         finally:
             if limiter is not None:
                 limiter.release(failed=failed)
-            if failed and lease is not None:
-                await self._release_lease(stored, lease)
-        await self._store_loaded(stored, value, ttl, basis, clock() - started, lease)
+        await self._store_loaded(stored, value, ttl, basis, clock() - started, held)
         return value
+
+    async def _spend(self, held: HeldLease) -> None:
+        """Stop renewing ``held`` and give it back, unless a write already took it."""
+        if held.spend():
+            await self._release_lease(held.key, held.token)
 
     async def _release_lease(self, stored: str, lease: str) -> None:
         try:
@@ -479,28 +589,27 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         ttl: Duration | None,
         basis: LoadBasis,
         elapsed: float,
-        lease: str | None = None,
+        held: HeldLease | None,
     ) -> None:
+        """Store a loaded value (see ``Namespace._store_loaded``)."""
         core = self._core
         core.record_load(elapsed, failed=False)
         if not core.landed(stored, basis):
-            # The key was invalidated or written while loading: this value may predate it.
-            if lease is not None:
-                await self._release_lease(stored, lease)
-            return
+            return  # invalidated or written while loading: this value may predate it
         entry = core.make_entry(value, ttl=ttl, load_cost=elapsed, basis=basis)
-        if lease is None:
+        if held is None:
             await self._put(stored, entry)
         else:
+            held.spend()  # the write takes the lease, whatever it decides
             try:
-                written = await self._leases.set_leased(stored, entry, lease)
+                outcome = await self._leases.write_leased(stored, entry, held.token)
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("leased write failed: namespace=%s error=%s", core.name, error)
-                written = False
-            if not written:
-                # Invalidated while loading: this value may predate the change. Not cached.
-                core.counters.stale_sets_rejected += 1
+                await self._release_lease(stored, held.token)
+                return
+            if outcome is not WriteOutcome.WRITTEN:
+                core.refused_write(outcome)
                 return
         core.counters.sets += 1
         if self._schedule is not None:
@@ -514,6 +623,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         ttl: Duration | None,
         basis: LoadBasis,
         started: float,
+        held: HeldLease | None,
     ) -> T:
         timeouts = self._timeouts
         assert timeouts is not None
@@ -524,7 +634,11 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             except TimeoutError:
                 self._core.counters.soft_timeouts += 1
                 self._core.counters.stale_served += 1
-                self._cache._background(self._finish_late_load(stored, task, ttl, basis, started))
+                if held is not None:
+                    held.detached = True  # the late load owns the lease now
+                self._cache._background(
+                    self._finish_late_load(stored, task, ttl, basis, started, held)
+                )
                 raise ServedStale(stale.value) from None
         try:
             return await asyncio.wait_for(task, timeouts.hard)
@@ -542,14 +656,25 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
         ttl: Duration | None,
         basis: LoadBasis,
         started: float,
+        held: HeldLease | None,
     ) -> None:
         try:
-            value = await task
-        except Exception as exc:
-            self._core.record_load(self._cache._clock() - started, failed=True)
-            logger.warning("late load failed: namespace=%s key=%s error=%r", self.name, stored, exc)
-            return
-        await self._store_loaded(stored, value, ttl, basis, self._cache._clock() - started)
+            try:
+                value = await task
+            except Exception as exc:
+                self._core.record_load(self._cache._clock() - started, failed=True)
+                logger.warning(
+                    "late load failed: namespace=%s key=%s error=%r", self.name, stored, exc
+                )
+                return
+            await self._store_loaded(
+                stored, value, ttl, basis, self._cache._clock() - started, held
+            )
+        except Exception:  # nobody waits for this load any more: log, never raise
+            logger.exception("late load not stored: namespace=%s key=%s", self.name, stored)
+        finally:
+            if held is not None:
+                await self._spend(held)
 
     def _refresh_in_background(
         self,
@@ -576,7 +701,7 @@ class AsyncNamespace(NamespaceBase[Store | AsyncStore, Callable[[], Awaitable[An
             flight.fail(RefreshSkipped())
             return
         self._core.counters.background_refreshes += 1
-        tags = tuple(tags)
+        tags = self._core.tags(tags)
 
         async def refresh() -> None:
             try:

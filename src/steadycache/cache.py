@@ -18,11 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 from steadycache._core.durations import Duration
 from steadycache._core.freshness import RandomSource
-from steadycache._decorating import KeyFunction, call_key
+from steadycache._decorating import CachedFunction, KeyFunction, call_key, claim_identity
 from steadycache._namespace_core import (
     Clock,
     NamespaceCore,
@@ -40,6 +40,7 @@ from steadycache.invalidation.router import EventRouter
 from steadycache.namespace import Namespace
 from steadycache.observability.stats import NamespaceStats
 from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers, WriteBehind
+from steadycache.stampede.leases import LeaseKeeper
 from steadycache.stampede.readiness import Readiness
 from steadycache.stores.base import Store
 
@@ -80,6 +81,7 @@ class Cache:
         self._executor: ThreadPoolExecutor | None = None
         self._timed: ThreadPoolExecutor | None = None
         self._maintenance: threading.Thread | None = None
+        self._leases: LeaseKeeper | None = None
         self._stopping = threading.Event()
         self._closed = False
         #: Ready once every ``warm()`` reached its target or deadline.
@@ -170,6 +172,16 @@ class Cache:
                     logger.exception("maintenance failed for namespace %s", ns.name)
             self._stopping.wait(min(intervals, default=1.0))
 
+    def _lease_keeper(self) -> LeaseKeeper:
+        """The thread renewing this cache's fleet leases while their loads run."""
+        keeper = self._leases
+        if keeper is None:
+            with self._lock:
+                if self._leases is None:
+                    self._leases = LeaseKeeper()
+                keeper = self._leases
+        return keeper
+
     def _timed_executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._timed is None:
@@ -177,6 +189,18 @@ class Cache:
                     max_workers=_TIMED_LOAD_WORKERS, thread_name_prefix="steadycache-load"
                 )
             return self._timed
+
+    def start(self) -> None:
+        """Re-read each shared namespace's generation and wait (up to 2 s) until the
+        backplane listens, so no invalidation published from now on is missed.
+
+        Namespaces already check their servers and read the fleet's generation when they
+        are created; call this from a start-up hook, as with ``AsyncCache.start()``.
+        """
+        for ns in self.namespaces().values():
+            ns.start()
+        if self._redis is not None and self._redis._backplane is not None:
+            self._redis.backplane().wait_subscribed(2.0)
 
     def namespaces(self) -> dict[str, Namespace]:
         """All namespaces by name."""
@@ -200,21 +224,25 @@ class Cache:
         *,
         key: KeyFunction | None = None,
         ttl: Duration | None = None,
-    ) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    ) -> Callable[[Callable[P, T]], CachedFunction[P, T]]:
         """Decorate a sync function: read-through caching of its result by its arguments.
 
         Arguments named like the namespace's scope dimensions become the scope; the others
-        become the key, unless ``key(*args, **kwargs)`` says otherwise.
+        become the key, after the function's module and qualified name, unless
+        ``key(*args, **kwargs)`` says otherwise. The wrapper has ``key(*args, **kwargs)``
+        (the stored key of that call) and ``invalidate(*args, **kwargs)``.
         """
         ns = namespace if isinstance(namespace, Namespace) else self.namespace(namespace, policy)
+        ns._core.ttl_override(ttl)  # a bad or too-long ttl fails here, at import
 
-        def decorate(function: Callable[P, T]) -> Callable[P, T]:
+        def decorate(function: Callable[P, T]) -> CachedFunction[P, T]:
             if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
                 raise UsageError(
                     f"Cache.cached cannot decorate async function {function.__qualname__}: "
                     "use AsyncCache.cached"
                 )
             split = call_key(function, ns.policy.security.scope.dimensions, key)
+            claim_identity(ns._decorated, function, ns.name, key)
 
             def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
                 key_parts, scope = split(args, kwargs)
@@ -222,12 +250,22 @@ class Cache:
                     key_parts, lambda: function(*args, **kwargs), scope=scope, ttl=ttl
                 )
 
+            def stored_key(*args: P.args, **kwargs: P.kwargs) -> str:
+                key_parts, scope = split(args, kwargs)
+                return ns.stored_key(key_parts, scope=scope)
+
+            def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
+                key_parts, scope = split(args, kwargs)
+                return ns.invalidate(key_parts, scope=scope)
+
             wrapper.__wrapped__ = function  # type: ignore[attr-defined]
             wrapper.__name__ = function.__name__
             wrapper.__qualname__ = function.__qualname__
             wrapper.__doc__ = function.__doc__
             wrapper.namespace = ns  # type: ignore[attr-defined]
-            return wrapper
+            wrapper.key = stored_key  # type: ignore[attr-defined]
+            wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+            return cast("CachedFunction[P, T]", wrapper)
 
         return decorate
 
@@ -254,6 +292,8 @@ class Cache:
         for pool in (executor, timed):
             if pool is not None:
                 pool.shutdown(wait=True)
+        if self._leases is not None:
+            self._leases.close()
         for ns in self._namespaces.values():
             ns.snapshot_hot_keys()
             ns.store.close()

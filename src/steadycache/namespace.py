@@ -6,6 +6,7 @@ limiter -> loader; background refreshes, refresh-ahead and warm-up reuse the sam
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
@@ -30,6 +31,7 @@ from steadycache.errors import (
     LoadTimeoutError,
     OriginOverloaded,
     StoreError,
+    UsageError,
 )
 from steadycache.policy import WriteThrough
 from steadycache.stampede.hot_keys import (
@@ -38,10 +40,16 @@ from steadycache.stampede.hot_keys import (
     read_snapshot,
     write_text_atomically,
 )
+from steadycache.stampede.leases import (
+    LEASE_EXPIRY_SLACK,
+    LEASE_POLL_FIRST,
+    LEASE_POLL_MAX,
+    HeldLease,
+)
 from steadycache.stampede.origin import OriginLimiter
-from steadycache.stampede.single_flight import FlightTable
+from steadycache.stampede.single_flight import Flight, FlightTable
 from steadycache.stampede.warm import WarmReport, run_warm_up
-from steadycache.stores.base import Store
+from steadycache.stores.base import Store, WriteOutcome
 
 if TYPE_CHECKING:
     from steadycache.cache import Cache
@@ -64,6 +72,11 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         super().__init__(core, store, limiter)
         self._cache = cache
         self._flights = FlightTable()
+        if self._read_marks is not None:
+            self._refresh_generation()
+
+    def start(self) -> None:
+        """Read the fleet's current generation (done at creation; see ``Cache.start``)."""
         if self._read_marks is not None:
             self._refresh_generation()
 
@@ -109,7 +122,8 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         reader to reload before expiry, as it does for values loaded through the cache.
         """
         stored = self._core.keys.build(key, scope)
-        tags = tuple(tags)
+        tags = self._core.tags(tags)
+        self._core.ttl_override(ttl)
         self._confirm(tags)
         entry = self._core.make_entry(value, ttl=ttl, tags=tags, load_cost=load_cost)
         self._store.set(stored, entry)
@@ -126,7 +140,13 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         self._core.note_change(stored)
         return self._store.delete(stored)
 
-    invalidate = delete
+    def invalidate(self, key: object, *, scope: Scope = None) -> bool:
+        """``delete``, counted as an invalidation (``invalidations``): what events,
+        database triggers and the invalidation bus do when the source changed."""
+        stored = self._core.keys.build(key, scope)
+        self._core.counters.invalidations += 1
+        self._core.note_change(stored)
+        return self._store.delete(stored)
 
     def get_many(
         self, keys: Sequence[object], default: Any = None, *, scope: Scope = None
@@ -149,7 +169,8 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         tags: Iterable[str] = (),
     ) -> None:
         """``set`` for several keys; every value is validated before any is written."""
-        tags = tuple(tags)
+        tags = self._core.tags(tags)
+        self._core.ttl_override(ttl)
         self._confirm(tags)
         prepared = {
             self._core.keys.build(key, scope): self._core.make_entry(value, ttl=ttl, tags=tags)
@@ -243,7 +264,8 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         core = self._core
         pattern = self._write_pattern(writer)
         stored = core.keys.build(key, scope)
-        tags = tuple(tags)
+        tags = core.tags(tags)
+        core.ttl_override(ttl)
         if isinstance(pattern, WriteThrough):
             assert writer is not None
             update = pattern.on_write == "update"
@@ -288,24 +310,31 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         ttl: Duration | None = None,
         tags: Iterable[str] = (),
     ) -> T:
-        """The cached value, loading it with ``loader()`` under the namespace's stampede policy."""
+        """The cached value, loading it with ``loader()`` under the namespace's stampede policy.
+
+        Bad input (key, scope, ``ttl``, ``tags``) raises before the store or the loader runs.
+        """
         core = self._core
         stored = core.keys.build(key, scope)
+        checked: tuple[str, ...] = ()
+        if ttl is not None or tags:
+            core.ttl_override(ttl)
+            checked = core.tags(tags)
         now = core.clock()
         entry = self._store.get(stored, now)
         if entry is not None and entry.tags:
             entry = self._confirmed(entry)
         action = core.classify(stored, entry, now)
         if self._watches_reads:
-            self._note_read(stored, key, scope, loader, ttl, tags, entry)
+            self._note_read(stored, key, scope, loader, ttl, checked, entry)
         if action is SERVE:
             if self._auditor is not None:
                 self._offer_audit(key, scope, entry)
             return entry.value  # type: ignore[union-attr, no-any-return]
         if action is not LOAD:
-            self._refresh_in_background(stored, loader, ttl, tags, entry.stored_at)  # type: ignore[union-attr]
+            self._refresh_in_background(stored, loader, ttl, checked, entry.stored_at)  # type: ignore[union-attr]
             return entry.value  # type: ignore[union-attr, no-any-return]
-        return self._load(stored, loader, entry, ttl, tags)
+        return self._load(stored, loader, entry, ttl, checked)
 
     def _load(
         self,
@@ -313,12 +342,11 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         loader: Callable[[], T],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        tags: tuple[str, ...],
     ) -> T:
         core = self._core
-        load = self._run_loader if self._leases is None else self._load_with_lease
         if not core.coalesces:
-            return load(stored, loader, stale, ttl, tags)
+            return self._load_once(stored, loader, stale, ttl, tags, None)
         flight, leader = self._flights.join(stored)
         if leader:
             try:
@@ -327,7 +355,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                 if landed is not None:
                     value = landed.value  # another caller's load landed just before ours
                 else:
-                    value = load(stored, loader, stale, ttl, tags)
+                    value = self._load_once(stored, loader, stale, ttl, tags, flight)
             except BaseException as exc:
                 flight.fail(exc)
                 raise
@@ -349,6 +377,8 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         if isinstance(flight.error, RefreshSkipped):
             return self._load(stored, loader, stale, ttl, tags)  # the refresh found a lease
         if flight.error is not None:
+            if core.stale_for_error(stale):
+                return stale.value  # type: ignore[union-attr, no-any-return]
             cause = flight.error.__cause__ if isinstance(flight.error, LoaderError) else None
             if isinstance(flight.error, LoaderError) and cause is not None:
                 # A fresh exception per waiter: one instance raised in many threads would
@@ -357,28 +387,45 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
             raise flight.error
         return flight.value  # type: ignore[no-any-return]
 
+    def _load_once(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: tuple[str, ...],
+        flight: Flight | None,
+    ) -> T:
+        if self._leases is None:
+            return self._run_loader(stored, loader, stale, ttl, tags)
+        return self._load_with_lease(stored, loader, stale, ttl, tags, flight)
+
     def _load_with_lease(
         self,
         stored: str,
         loader: Callable[[], T],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        tags: tuple[str, ...],
+        flight: Flight | None = None,
     ) -> T:
         """Fleet-wide single-flight: load only while holding the key's lease in Redis.
 
-        Without the lease, wait with backoff for the holder's result (or answer with a
-        stale copy at once, when there is one); a crashed holder's lease expires and the
-        next waiter takes over. If Redis fails, load without a lease (counted).
+        Without the lease, wait for the holder's result (or answer with a stale copy at
+        once, when there is one), polling with backoff but never sleeping past the moment
+        the holder's lease runs out: a crashed holder's lease expires within ``lease_ttl``
+        and the next claim takes over. ``SingleFlight.wait_timeout`` bounds the wait (at
+        least two leases: the policy checks). If Redis fails, load without a lease (counted).
         """
         leases = self._leases
         assert leases is not None
         core = self._core
-        deadline = time.monotonic() + min(core.single_flight_wait, self._lease_ttl * 2)
-        pause = 0.002
+        clock = self._cache._clock
+        deadline = time.monotonic() + core.single_flight_wait
+        pause = LEASE_POLL_FIRST
         while True:
             try:
-                token = leases.acquire_lease(stored, self._lease_ttl)
+                token, holder_left = leases.claim_lease(stored, self._lease_ttl)
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("lease unavailable, loading without it: %s", error)
@@ -390,29 +437,33 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                     # Written by another process between our read and our lease.
                     self._release_lease(stored, token)
                     return current.value  # type: ignore[union-attr, no-any-return]
+                if flight is not None:
+                    flight.loading()  # our followers' wait counts from now
                 return self._run_loader(stored, loader, stale, ttl, tags, lease=token)
             core.counters.lease_waits += 1
-            if stale is not None and stale.stale_until > self._cache._clock():
+            if stale is not None and stale.stale_until > clock():
                 core.counters.stale_served += 1
                 return stale.value  # type: ignore[no-any-return]
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
+            now = time.monotonic()
+            if now >= deadline:
+                core.counters.wait_timeouts += 1
+                if core.stale_for_error(stale):
+                    return stale.value  # type: ignore[union-attr, no-any-return]
+                raise LoadTimeoutError(
+                    f"namespace {core.name!r}, key {stored!r}: another process held the "
+                    f"lease and produced no value within {core.single_flight_wait:g}s "
+                    "(SingleFlight wait_timeout)"
+                )
+            time.sleep(min(pause, holder_left + LEASE_EXPIRY_SLACK, deadline - now))
+            pause = min(pause * 2, LEASE_POLL_MAX)
             try:
                 entry = self._confirmed(leases.get_shared(stored))
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("shared tier unavailable while waiting for a lease: %s", error)
                 return self._run_loader(stored, loader, stale, ttl, tags)
-            if entry is not None and entry.fresh_until > self._cache._clock():
+            if entry is not None and entry.fresh_until > clock():
                 return entry.value  # type: ignore[no-any-return]
-            if time.monotonic() >= deadline:
-                core.counters.wait_timeouts += 1
-                if core.stale_for_error(stale):
-                    return stale.value  # type: ignore[union-attr, no-any-return]
-                raise LoadTimeoutError(
-                    f"namespace {core.name!r}, key {stored!r}: another process held the "
-                    "lease and produced no value in time"
-                )
 
     def _shared_or_none(self, stored: str) -> Entry | None:
         try:
@@ -428,10 +479,34 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         loader: Callable[[], T],
         stale: Entry | None,
         ttl: Duration | None,
-        tags: Iterable[str],
+        tags: tuple[str, ...],
         lease: str | None = None,
     ) -> T:
-        """Call the loader within the origin budget and timeouts, then store its value."""
+        """Call the loader within the origin budget and timeouts, then store its value.
+
+        A lease, when given, is renewed while the loader runs and spent however the load
+        ends (written, refused, loader error, encoding error, timeout): no exit leaves it
+        for the fleet to wait on.
+        """
+        if lease is None:
+            return self._load_and_store(stored, loader, stale, ttl, tags, None)
+        assert self._leases is not None
+        held = self._cache._lease_keeper().hold(self._leases, stored, lease, self._lease_ttl)
+        try:
+            return self._load_and_store(stored, loader, stale, ttl, tags, held)
+        finally:
+            if not held.detached:
+                self._spend(held)
+
+    def _load_and_store(
+        self,
+        stored: str,
+        loader: Callable[[], T],
+        stale: Entry | None,
+        ttl: Duration | None,
+        tags: tuple[str, ...],
+        held: HeldLease | None,
+    ) -> T:
         core = self._core
         limiter = self._limiter
         if limiter is not None:
@@ -446,7 +521,6 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
                     return stale.value  # type: ignore[union-attr, no-any-return]
                 raise
         clock = self._cache._clock
-        tags = tuple(tags)
         self._confirm(tags)
         basis = core.begin_load(tags)
         started = clock()
@@ -454,9 +528,13 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         try:
             if self._timeouts is None:
                 value = loader()
+                if inspect.isawaitable(value):
+                    _refuse_awaitable(loader, value)
             else:
-                value = self._call_with_timeouts(stored, loader, stale, ttl, basis, started)
+                value = self._call_with_timeouts(stored, loader, stale, ttl, basis, started, held)
             failed = False
+        except UsageError:
+            raise
         except LoadTimeoutError:
             core.record_load(clock() - started, failed=True)
             if core.stale_for_error(stale):
@@ -474,10 +552,13 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         finally:
             if limiter is not None:
                 limiter.release(failed=failed)
-            if failed and lease is not None:
-                self._release_lease(stored, lease)
-        self._store_loaded(stored, value, ttl, basis, clock() - started, lease)
+        self._store_loaded(stored, value, ttl, basis, clock() - started, held)
         return value
+
+    def _spend(self, held: HeldLease) -> None:
+        """Stop renewing ``held`` and give it back, unless a write already took it."""
+        if held.spend():
+            self._release_lease(held.key, held.token)
 
     def _release_lease(self, stored: str, lease: str) -> None:
         assert self._leases is not None
@@ -494,29 +575,30 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         ttl: Duration | None,
         basis: LoadBasis,
         elapsed: float,
-        lease: str | None = None,
+        held: HeldLease | None,
     ) -> None:
+        """Store a loaded value (through the lease, if held). A value the codec refuses
+        raises ``SerializationError`` with nothing written; the lease is then still held
+        and the caller's ``finally`` gives it back."""
         core = self._core
         core.record_load(elapsed, failed=False)
         if not core.landed(stored, basis):
-            # The key was invalidated or written while loading: this value may predate it.
-            if lease is not None:
-                self._release_lease(stored, lease)
-            return
+            return  # invalidated or written while loading: this value may predate it
         entry = core.make_entry(value, ttl=ttl, load_cost=elapsed, basis=basis)
-        if lease is None:
+        if held is None:
             self._store.set(stored, entry)
         else:
             assert self._leases is not None
+            held.spend()  # the write takes the lease, whatever it decides
             try:
-                written = self._leases.set_leased(stored, entry, lease)
+                outcome = self._leases.write_leased(stored, entry, held.token)
             except StoreError as error:
                 core.counters.store_errors += 1
                 logger.warning("leased write failed: namespace=%s error=%s", core.name, error)
-                written = False
-            if not written:
-                # Invalidated while loading: this value may predate the change. Not cached.
-                core.counters.stale_sets_rejected += 1
+                self._release_lease(stored, held.token)  # the write may never have arrived
+                return
+            if outcome is not WriteOutcome.WRITTEN:
+                core.refused_write(outcome)
                 return
         core.counters.sets += 1
         if self._schedule is not None:
@@ -530,6 +612,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         ttl: Duration | None,
         basis: LoadBasis,
         started: float,
+        held: HeldLease | None,
     ) -> T:
         timeouts = self._timeouts
         assert timeouts is not None
@@ -538,11 +621,14 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
             try:
                 return future.result(timeout=timeouts.soft)
             except FutureTimeout:
-                # Answer with stale now; the load finishes in the background and is stored.
+                # Answer with stale now; the load finishes in the background and is stored
+                # (through the lease, which it now owns and keeps renewing).
                 self._core.counters.soft_timeouts += 1
                 self._core.counters.stale_served += 1
+                if held is not None:
+                    held.detached = True
                 future.add_done_callback(
-                    lambda done: self._finish_late_load(stored, done, ttl, basis, started)
+                    lambda done: self._finish_late_load(stored, done, ttl, basis, started, held)
                 )
                 raise ServedStale(stale.value) from None
         try:
@@ -561,16 +647,23 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         ttl: Duration | None,
         basis: LoadBasis,
         started: float,
+        held: HeldLease | None,
     ) -> None:
-        error = done.exception()
-        elapsed = self._cache._clock() - started
-        if error is not None:
-            self._core.record_load(elapsed, failed=True)
-            logger.warning(
-                "late load failed: namespace=%s key=%s error=%r", self.name, stored, error
-            )
-            return
-        self._store_loaded(stored, done.result(), ttl, basis, elapsed)
+        try:
+            error = done.exception()
+            elapsed = self._cache._clock() - started
+            if error is not None:
+                self._core.record_load(elapsed, failed=True)
+                logger.warning(
+                    "late load failed: namespace=%s key=%s error=%r", self.name, stored, error
+                )
+                return
+            self._store_loaded(stored, done.result(), ttl, basis, elapsed, held)
+        except Exception:  # nobody waits for this load any more: log, never raise
+            logger.exception("late load not stored: namespace=%s key=%s", self.name, stored)
+        finally:
+            if held is not None:
+                self._spend(held)
 
     def _refresh_in_background(
         self,
@@ -597,7 +690,7 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
             flight.fail(RefreshSkipped())
             return
         self._core.counters.background_refreshes += 1
-        tags = tuple(tags)
+        tags = self._core.tags(tags)
 
         def refresh() -> None:
             try:
@@ -694,3 +787,13 @@ class Namespace(NamespaceBase[Store, Callable[[], Any]]):
         )
 
     # --- observability ----------------------------------------------------------------
+
+
+def _refuse_awaitable(loader: Callable[[], Any], value: Any) -> None:
+    close = getattr(value, "close", None)
+    if close is not None:
+        close()  # a coroutine never awaited would warn
+    raise UsageError(
+        f"Namespace.get_or_load needs a sync loader; {loader!r} returned "
+        f"{type(value).__name__}. Use AsyncCache / AsyncNamespace for async loaders"
+    )

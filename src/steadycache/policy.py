@@ -30,6 +30,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
+from steadycache._core import checks
 from steadycache._core.durations import Duration, to_seconds
 from steadycache.errors import ConfigurationError
 from steadycache.stampede.decisions import (
@@ -113,11 +114,12 @@ class WriteThrough:
     on_write: str = "invalidate"
 
     def __post_init__(self) -> None:
-        if self.on_write not in ("invalidate", "update"):
-            raise ConfigurationError(
-                "pattern",
-                f"WriteThrough on_write must be 'invalidate' or 'update', got {self.on_write!r}",
-            )
+        checks.one_of(
+            self.on_write,
+            ("invalidate", "update"),
+            decision="pattern",
+            what="WriteThrough on_write",
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,29 +146,23 @@ class WriteBehind:
     accept_loss: str | None = None
 
     def __post_init__(self) -> None:
-        if self.journal not in JOURNALS:
-            raise ConfigurationError(
-                "pattern",
-                f"WriteBehind journal must be one of {', '.join(JOURNALS)}, got {self.journal!r}",
-            )
+        checks.one_of(self.journal, JOURNALS, decision="pattern", what="WriteBehind journal")
+        for name in ("sqlite_path", "stream"):
+            checks.text(getattr(self, name), decision="pattern", what=name, optional=True)
         if self.journal == "sqlite" and not self.sqlite_path:
             raise ConfigurationError(
                 "pattern",
                 "WriteBehind(journal='sqlite') needs sqlite_path: the file that keeps "
                 "acknowledged writes until they reach the source",
             )
-        if isinstance(self.max_attempts, bool) or not (
-            isinstance(self.max_attempts, int) and self.max_attempts >= 1
-        ):
-            raise ConfigurationError(
-                "pattern",
-                f"WriteBehind max_attempts must be an int >= 1, got {self.max_attempts!r}",
-            )
+        checks.integer(self.max_attempts, decision="pattern", what="WriteBehind max_attempts")
         for name in ("backoff", "max_backoff"):
             object.__setattr__(
                 self, name, to_seconds(getattr(self, name), decision="pattern", what=name)
             )
-        if self.accept_loss is not None and not self.accept_loss.strip():
+        if self.accept_loss is not None and (
+            not isinstance(self.accept_loss, str) or not self.accept_loss.strip()
+        ):
             raise ConfigurationError(
                 "pattern", "WriteBehind accept_loss must say who accepted the loss and why"
             )
@@ -193,11 +189,11 @@ class Ttl:
         object.__setattr__(
             self, "seconds", to_seconds(seconds, decision="invalidation", what="Ttl seconds")
         )
-        if isinstance(jitter, bool) or not 0.0 <= jitter < 1.0:
-            raise ConfigurationError(
-                "invalidation", f"Ttl jitter is a fraction in [0, 1), got {jitter!r}"
-            )
-        object.__setattr__(self, "jitter", float(jitter))
+        object.__setattr__(
+            self,
+            "jitter",
+            checks.fraction(jitter, decision="invalidation", what="Ttl jitter", high_open=True),
+        )
 
 
 def _template_fields(template: str, *, where: str) -> tuple[str, ...]:
@@ -340,11 +336,14 @@ class Invalidation:
             raise ConfigurationError("invalidation", f"ttl must be a Ttl, got {self.ttl!r}")
         if isinstance(self.triggers, OnEvent | OnTableChange):
             object.__setattr__(self, "triggers", (self.triggers,))
-        if not all(isinstance(t, OnEvent | OnTableChange) for t in self.triggers):
+        if not isinstance(self.triggers, tuple | list) or not all(
+            isinstance(t, OnEvent | OnTableChange) for t in self.triggers
+        ):
             raise ConfigurationError(
                 "invalidation", f"triggers must be OnEvent or OnTableChange, got {self.triggers!r}"
             )
         object.__setattr__(self, "triggers", tuple(self.triggers))
+        checks.text(self.owner, decision="invalidation", what="Invalidation owner", optional=True)
         if self.triggers and not self.owner:
             raise ConfigurationError(
                 "invalidation",
@@ -388,6 +387,21 @@ class SensitivityClass:
     max_staleness: float | None = None
     acknowledged_by: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, Sensitivity):
+            raise ConfigurationError(
+                "sensitivity", f"level must be a Sensitivity, got {self.level!r}"
+            )
+        if self.max_staleness is not None:
+            object.__setattr__(
+                self,
+                "max_staleness",
+                to_seconds(self.max_staleness, decision="sensitivity", what="max_staleness"),
+            )
+        checks.text(
+            self.acknowledged_by, decision="sensitivity", what="acknowledged_by", optional=True
+        )
+
 
 # --- 5. eviction --------------------------------------------------------------------------
 
@@ -417,15 +431,16 @@ class Eviction:
             )
         for name in ("max_entries", "max_bytes"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value <= 0
-            ):
-                raise ConfigurationError(
-                    "eviction", f"{name} must be a positive int, got {value!r}"
-                )
+            if value is not None:
+                checks.integer(value, decision="eviction", what=name)
+        checks.flag(
+            self.accept_redis_noeviction, decision="eviction", what="accept_redis_noeviction"
+        )
         from steadycache.eviction import POLICIES  # local: eviction imports nothing of ours
 
-        if self.policy != "default" and self.policy not in POLICIES:
+        if not isinstance(self.policy, str) or (
+            self.policy != "default" and self.policy not in POLICIES
+        ):
             valid = ", ".join(["default", *sorted(POLICIES)])
             raise ConfigurationError(
                 "eviction", f"unknown eviction policy {self.policy!r}; choose one of {valid}"
@@ -463,19 +478,30 @@ class HotKeyWarmUp:
 
     def __post_init__(self) -> None:
         for name in ("top_k", "concurrency"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigurationError(
-                    "warm_up", f"HotKeyWarmUp {name} must be a positive int, got {value!r}"
-                )
-        if self.rate is not None and not self.rate > 0:
-            raise ConfigurationError(
-                "warm_up", f"HotKeyWarmUp rate must be positive, got {self.rate!r}"
+            checks.integer(getattr(self, name), decision="warm_up", what=f"HotKeyWarmUp {name}")
+        checks.text(
+            self.snapshot_path, decision="warm_up", what="HotKeyWarmUp snapshot_path", optional=True
+        )
+        if self.rate is not None:
+            object.__setattr__(
+                self,
+                "rate",
+                checks.number(
+                    self.rate,
+                    decision="warm_up",
+                    what="HotKeyWarmUp rate",
+                    low=0.0,
+                    high=1e9,
+                    low_open=True,
+                ),
             )
-        if not 0.0 < self.target <= 1.0:
-            raise ConfigurationError(
-                "warm_up", f"HotKeyWarmUp target is a fraction in (0, 1], got {self.target!r}"
-            )
+        object.__setattr__(
+            self,
+            "target",
+            checks.fraction(
+                self.target, decision="warm_up", what="HotKeyWarmUp target", low_open=True
+            ),
+        )
         for name in ("snapshot_interval", "deadline"):
             object.__setattr__(
                 self, name, to_seconds(getattr(self, name), decision="warm_up", what=name)
@@ -504,7 +530,11 @@ class SharedTiers:
       cannot keep a stale copy for longer.
     - ``leases``: one process across the fleet loads a missing key (``SET NX PX``); a
       lease also rejects a load that started before an invalidation (stale-set race).
-    - ``lease_ttl``: a crashed holder's lease expires after this long.
+    - ``lease_ttl``: a crashed holder's lease expires after this long, so it delays the
+      other processes' callers by at most this much; a live holder renews its lease every
+      third of it while its load runs, however long the load takes. ``SingleFlight``'s
+      ``wait_timeout`` must be at least twice this: one lease to see a crashed holder's
+      lease expire, one for the load of the process that takes over.
     - ``wait_replicas`` / ``wait_timeout``: after a write, ``WAIT`` for that many replica
       acknowledgements (0: asynchronous replication, Redis's default).
     - ``on_store_error``: ``"fallback"`` (serve from L1, stale, then the loader; counted
@@ -513,7 +543,7 @@ class SharedTiers:
 
     l1_max_age: float = 5.0
     leases: bool = True
-    lease_ttl: float = 10.0
+    lease_ttl: float = 2.0
     wait_replicas: int = 0
     wait_timeout: float = 0.1
     on_store_error: str = "fallback"
@@ -523,18 +553,11 @@ class SharedTiers:
             object.__setattr__(
                 self, name, to_seconds(getattr(self, name), decision="consistency", what=name)
             )
-        if isinstance(self.wait_replicas, bool) or not (
-            isinstance(self.wait_replicas, int) and self.wait_replicas >= 0
-        ):
-            raise ConfigurationError(
-                "consistency", f"wait_replicas must be an int >= 0, got {self.wait_replicas!r}"
-            )
-        if self.on_store_error not in ON_STORE_ERROR:
-            raise ConfigurationError(
-                "consistency",
-                f"on_store_error must be one of {', '.join(ON_STORE_ERROR)}, "
-                f"got {self.on_store_error!r}",
-            )
+        checks.integer(self.wait_replicas, decision="consistency", what="wait_replicas", minimum=0)
+        checks.flag(self.leases, decision="consistency", what="SharedTiers leases")
+        checks.one_of(
+            self.on_store_error, ON_STORE_ERROR, decision="consistency", what="on_store_error"
+        )
 
 
 Consistency = LocalOnly | SharedTiers
@@ -587,12 +610,14 @@ class Security:
     def __post_init__(self) -> None:
         if not isinstance(self.scope, Scope):
             raise ConfigurationError("security", f"scope must be Scope(...), got {self.scope!r}")
-        if self.codec not in CODECS:
+        checks.flag(self.hash_keys, decision="security", what="Security hash_keys")
+        if not isinstance(self.codec, str) or self.codec not in CODECS:
             raise ConfigurationError(
                 "security",
                 f"unknown codec {self.codec!r}; choose one of {', '.join(CODECS)} "
                 "(pickle is refused: it executes code from whoever can write the cache)",
             )
+        checks.integer(self.max_key_length, decision="security", what="max_key_length")
         if not 32 <= self.max_key_length <= MAX_KEY_LENGTH_LIMIT:
             raise ConfigurationError(
                 "security",
@@ -628,12 +653,7 @@ class Sizing:
     max_value_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_value_bytes, bool) or not (
-            isinstance(self.max_value_bytes, int) and self.max_value_bytes > 0
-        ):
-            raise ConfigurationError(
-                "sizing", f"max_value_bytes must be a positive int, got {self.max_value_bytes!r}"
-            )
+        checks.integer(self.max_value_bytes, decision="sizing", what="max_value_bytes")
 
 
 # --- the policy ---------------------------------------------------------------------------
@@ -761,6 +781,24 @@ class Policy:
         return Policy(**(kept | changes))
 
     def _check_contradictions(self) -> None:
+        consistency = self.consistency
+        if isinstance(consistency, SharedTiers) and consistency.leases:
+            flight = self.stampede.single_flight
+            if flight is None:
+                raise ConfigurationError(
+                    "stampede",
+                    "SharedTiers(leases=True) is fleet-wide single-flight and needs "
+                    "SingleFlight() in this process too (its wait_timeout bounds the wait for "
+                    "another process's load); or set SharedTiers(leases=False)",
+                )
+            if flight.wait_timeout < 2 * consistency.lease_ttl:
+                raise ConfigurationError(
+                    "stampede",
+                    f"SingleFlight wait_timeout ({flight.wait_timeout:g}s) is shorter than twice "
+                    f"SharedTiers lease_ttl ({consistency.lease_ttl:g}s): a caller would give up "
+                    "before a crashed holder's lease expired and another process loaded the "
+                    "key. Raise wait_timeout or lower lease_ttl (live holders renew their lease)",
+                )
         sensitivity = self.sensitivity
         if sensitivity.level is Sensitivity.PERSONAL:
             if not self.security.scope.dimensions:

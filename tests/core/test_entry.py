@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import hashlib
+import struct
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steadycache._core.entry import Entry, pack_entry, unpack_entry
+from steadycache._core.entry import (
+    DIGEST_SIZE,
+    VERSION_OFFSET,
+    Entry,
+    pack_entry,
+    pack_entry_v2,
+    unpack_entry,
+)
 from steadycache.errors import GarbledEntryError
 
 entries = st.builds(
@@ -42,7 +52,28 @@ def test_envelope_round_trip(entry: Entry, payload: bytes) -> None:
         "tag_versions",
     ):
         assert getattr(decoded, name) == getattr(entry, name)
-    assert blob[2] == 2  # the format version byte
+    assert blob[2] == 3  # the format version byte
+
+
+@given(entries, st.binary(max_size=64))
+def test_format_2_entries_of_the_previous_release_are_still_read(
+    entry: Entry, payload: bytes
+) -> None:
+    decoded, decoded_payload = unpack_entry(pack_entry_v2(entry, payload, 1), codec_id=1)
+    assert decoded_payload == payload
+    assert (decoded.version, decoded.tags, decoded.tag_versions) == (
+        entry.version,
+        entry.tags,
+        entry.tag_versions,
+    )
+
+
+def test_the_digest_is_what_redis_can_recompute() -> None:
+    entry = Entry(None, stored_at=1.0, fresh_until=2.0, stale_until=3.0, version=7)
+    blob = pack_entry(entry, b"[1]", codec_id=1)
+    body, tail = blob[:-DIGEST_SIZE], blob[-DIGEST_SIZE:]
+    assert tail.hex() == hashlib.sha1(body).hexdigest()[: 2 * DIGEST_SIZE]
+    assert struct.unpack_from(">q", blob, VERSION_OFFSET) == (7,)
 
 
 @given(entries, st.binary(min_size=1, max_size=32), st.data())

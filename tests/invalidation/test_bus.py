@@ -404,7 +404,7 @@ def test_an_unreadable_entry_flushes_every_namespace(
 
 
 class FailingTarget:
-    """A namespace whose deletes fail ``failures`` times (a store outage), then work."""
+    """A namespace whose invalidations fail ``failures`` times (a store outage), then work."""
 
     def __init__(self, namespace: Namespace, failures: int) -> None:
         self.namespace = namespace
@@ -412,11 +412,11 @@ class FailingTarget:
         self.name = namespace.name
         self.policy = namespace.policy
 
-    def delete(self, key: object, *, scope: Mapping[str, object] | None = None) -> bool:
+    def invalidate(self, key: object, *, scope: Mapping[str, object] | None = None) -> bool:
         if self.failures > 0:
             self.failures -= 1
             raise RuntimeError("store unavailable")
-        return self.namespace.delete(key, scope=scope)
+        return self.namespace.invalidate(key, scope=scope)
 
     def invalidate_tag(self, tag: str) -> int:
         raise AssertionError("no tag triggers here")

@@ -98,9 +98,9 @@ class Flaky:
             self.failures -= 1
             raise ConnectionError("shared tier unreachable")
 
-    def delete(self, key: Any, *, scope: Mapping[str, object] | None = None) -> bool:
+    def invalidate(self, key: Any, *, scope: Mapping[str, object] | None = None) -> bool:
         self._maybe_fail()
-        return self.namespace.delete(key, scope=scope)
+        return self.namespace.invalidate(key, scope=scope)
 
     def invalidate_tag(self, tag: str) -> object:
         self._maybe_fail()

@@ -261,6 +261,18 @@ def test_key_column_change_invalidates_old_and_new_key(make_setup: Callable[...,
     setup.assert_invalidated(100, "hotel 1")
 
 
+def test_a_trigger_invalidation_is_counted_as_an_invalidation_not_a_delete(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    setup.load(2)
+    execute(setup.path, "UPDATE hotels SET name = 'renamed' WHERE id = 2")
+    setup.assert_invalidated(2, "renamed")
+    stats = setup.hotels.stats()
+    assert stats.invalidations == 1
+    assert stats.deletes == 0
+
+
 def test_insert_and_delete_invalidate(make_setup: Callable[..., Setup]) -> None:
     setup = make_setup()
     assert setup.load(50) == MISSING

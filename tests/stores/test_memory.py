@@ -9,8 +9,8 @@ from steadycache import Cache, MemoryStore
 from steadycache.codecs import JsonCodec
 from steadycache.eviction import DEFAULT_POLICY, POLICIES
 from steadycache.stores.base import Store
+from tests._sync.conformance import StoreConformance, make_entry
 from tests.conftest import ManualClock
-from tests.stores.conformance import StoreConformance, make_entry
 
 
 class TestMemoryStoreConformance(StoreConformance):

@@ -40,7 +40,7 @@ def unique_stream() -> str:
 
 
 def delete_stream_keys(client: redis.Redis, stream: str) -> None:
-    for suffix in ("", ":dead", ":keys", ":applied", ":retry"):
+    for suffix in ("", ":dead", ":keys", ":applied", ":retry", ":index"):
         client.delete(stream + suffix)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -116,7 +117,7 @@ def test_wait_replicas_is_durable_and_a_shortfall_is_not_acknowledged(
 ) -> None:
     pair = ReplicaPair(write_behind_root, name="wb-pair")  # both without AOF
     try:
-        pair.start()
+        pair.start()  # returns once the primary counts its replica online (see _synced)
         with pair.primary.client() as client:
             stream = unique_stream()
             journal = RedisStreamJournal(client, stream, wait_replicas=1)
@@ -162,3 +163,24 @@ def test_a_deleted_stream_gets_its_group_back(durable_client: redis.Redis) -> No
     assert journal.claim("f1", 10, 30.0) == []  # NOGROUP: the group is recreated
     journal.append("ns", "k", None, 1)
     assert [record.value for record in journal.claim("f1", 10, 30.0)] == [1]
+
+
+def test_an_entry_deleted_outside_the_journal_is_counted_once_and_blocks_nothing(
+    durable_client: redis.Redis,
+) -> None:
+    journal = RedisStreamJournal(durable_client, unique_stream())
+    older = journal.append("ns", "k", None, 1)
+    newer = journal.append("ns", "k", None, 2)
+    assert len(journal.claim("f1", 10, 0.1)) == 2
+    stream_id = "-".join(str(int(part)) for part in newer.sequence.split("-"))
+    durable_client.xdel(journal.stream, stream_id)  # by hand, behind the journal's back
+    time.sleep(0.2)  # the lease lapses
+
+    (taken,) = journal.claim("f2", 10, 0.1)
+
+    assert (taken.sequence, taken.recovered) == (older.sequence, True)
+    assert journal.lost_entries == 1
+    assert journal.complete(taken) == 0
+    assert journal.depth() == 0
+    assert journal.claim("f2", 10, 0.0) == []
+    assert journal.lost_entries == 1

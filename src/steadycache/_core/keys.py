@@ -5,27 +5,58 @@ A stored key looks like ``users:g0:s42:itenant`` (readable) or ``users:g0:#3f1a.
 ``:`` escaped, so ``("a:b", "c")``, ``("a", "b:c")``, ``(1,)`` and ``("1",)`` all differ.
 Scope values come first, in the order the namespace declared its dimensions; the number of
 scope dimensions is fixed per namespace, so scope and key parts cannot be confused either.
+
+What a key part may be (anything else raises ``InvalidKeyError`` before any I/O):
+
+- ``str``: valid Unicode text; a lone surrogate (which ``json.loads`` of request data can
+  produce) cannot be encoded for any store and is refused;
+- ``int`` of any size (beyond about 4,000 digits in hexadecimal, so the key does not
+  depend on ``sys.set_int_max_str_digits``), ``bool``, ``None``, ``bytes``;
+- a ``tuple`` of these, nested to at most ``MAX_KEY_DEPTH`` levels (length-prefixed, so a
+  nested tuple never reads like its flattened parts).
+
+Tags follow the same text rule, non-empty and at most ``MAX_TAG_BYTES`` bytes, at most
+``MAX_TAGS`` per entry.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from steadycache.errors import InvalidKeyError, MissingScopeError
 
-KeyPart = str | int | bool | bytes | None
+KeyPart = str | int | bool | bytes | None | tuple[object, ...]
 _SEPARATOR: Final = ":"
+#: How deep tuples may nest inside a key.
+MAX_KEY_DEPTH: Final = 8
+#: Ints this large or larger are written in hex: str() of them may be refused by Python.
+_DECIMAL_LIMIT: Final = 10**4000
+#: A tag is at most this many UTF-8 bytes; an entry has at most this many tags.
+MAX_TAG_BYTES: Final = 512
+MAX_TAGS: Final = 256
 
 
 def _escape(text: str) -> str:
+    if not text.isascii():
+        _check_text(text, "key part")
     if "\\" in text or ":" in text:
         return text.replace("\\", "\\\\").replace(":", "\\c")
     return text
 
 
-def encode_part(part: object) -> str:
+def _check_text(text: str, what: str) -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidKeyError(
+            f"{what} {text!r} is not valid Unicode text (a lone surrogate at position "
+            f"{exc.start}); decode request data strictly, or pass bytes"
+        ) from None
+
+
+def encode_part(part: object, depth: int = 0) -> str:
     """One key part as tagged, escaped text."""
     # bool before int: True is an int, but "bTrue" must not equal "i1".
     if isinstance(part, str):
@@ -33,15 +64,47 @@ def encode_part(part: object) -> str:
     if isinstance(part, bool):
         return "b1" if part else "b0"
     if isinstance(part, int):
-        return "i" + str(part)
+        if -_DECIMAL_LIMIT < part < _DECIMAL_LIMIT:
+            return "i" + str(part)
+        return "h" + format(part, "x")
     if part is None:
         return "n"
     if isinstance(part, bytes):
         return "x" + part.hex()
+    if isinstance(part, tuple):
+        if depth >= MAX_KEY_DEPTH:
+            raise InvalidKeyError(f"key tuples nest at most {MAX_KEY_DEPTH} levels deep")
+        inner = _SEPARATOR.join([encode_part(item, depth + 1) for item in part])
+        return f"t{len(inner)}.{inner}"
     raise InvalidKeyError(
         f"key part {part!r} of type {type(part).__name__} has no canonical encoding; "
-        "use str, int, bool, bytes or None (floats are refused: 0.1+0.2 != 0.3)"
+        "use str, int, bool, bytes, None or a tuple of them "
+        "(floats are refused: 0.1+0.2 != 0.3; lists: use a tuple)"
     )
+
+
+def check_tag(tag: object) -> str:
+    """``tag`` if it is a valid tag, else ``InvalidKeyError`` saying why."""
+    if not isinstance(tag, str) or not tag:
+        raise InvalidKeyError(f"a tag is a non-empty str, got {tag!r}")
+    if not tag.isascii():
+        _check_text(tag, "tag")
+    if len(tag) > MAX_TAG_BYTES or len(tag.encode()) > MAX_TAG_BYTES:
+        raise InvalidKeyError(f"a tag is at most {MAX_TAG_BYTES} bytes, got {len(tag.encode())}")
+    return tag
+
+
+def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """The tags of one entry, each checked; a bare str is refused (it is not a list of tags)."""
+    if isinstance(tags, str | bytes):
+        raise InvalidKeyError(
+            f"tags must be a list or tuple of tags, got the string {tags!r} "
+            "(which would be read as one tag per character)"
+        )
+    checked = tuple(check_tag(tag) for tag in tags)
+    if len(checked) > MAX_TAGS:
+        raise InvalidKeyError(f"an entry has at most {MAX_TAGS} tags, got {len(checked)}")
+    return checked
 
 
 class KeyBuilder:
@@ -104,9 +167,10 @@ class KeyBuilder:
 
     def build(self, key: object, scope: Mapping[str, object] | None = None) -> str:
         """The stored key for ``key`` (a part or a tuple of parts) within ``scope``."""
-        # Fast path, the commonest read: one plain string, no scope, no hashing.
+        # Fast path, the commonest read: one plain ASCII string, no scope, no hashing.
         if (
             type(key) is str
+            and key.isascii()
             and scope is None
             and self._plain is not None
             and ":" not in key
@@ -126,8 +190,14 @@ class KeyBuilder:
                     f"got scope={dict(scope)!r}"
                 )
             material = ""
-        if type(key) is str and not self._hash and "\\" not in key and ":" not in key:
-            # Fast path for the commonest key: one plain string part.
+        if (
+            type(key) is str
+            and key.isascii()
+            and not self._hash
+            and "\\" not in key
+            and ":" not in key
+        ):
+            # Fast path for the commonest key: one plain ASCII string part.
             material += "s" + key
         elif isinstance(key, tuple):
             if not key:

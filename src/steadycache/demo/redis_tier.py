@@ -101,9 +101,12 @@ def flush_count(target: RedisTarget) -> int | None:
 
 
 def shared_policy(policy: Policy) -> Policy:
-    """``policy`` with the shared Redis tier: L1 per process, L2 and leases in Redis."""
+    """``policy`` with the shared Redis tier: L1 per process, L2 and leases in Redis.
+
+    A policy without single-flight (the incident's) gets no leases either: leases are
+    fleet-wide single-flight."""
     return policy.replace(
-        consistency=SharedTiers(),
+        consistency=SharedTiers(leases=policy.stampede.single_flight is not None),
         eviction=dataclasses.replace(policy.eviction, accept_redis_noeviction=ACCEPT_NOEVICTION),
     )
 

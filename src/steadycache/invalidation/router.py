@@ -31,7 +31,7 @@ class InvalidationTarget(Protocol):
     @property
     def policy(self) -> Policy: ...
 
-    def delete(self, key: Any, *, scope: Mapping[str, object] | None = None) -> bool: ...
+    def invalidate(self, key: Any, *, scope: Mapping[str, object] | None = None) -> bool: ...
 
     def invalidate_tag(self, tag: str) -> object: ...
 
@@ -163,7 +163,7 @@ class EventRouter:
             return
         try:
             for key in keys:
-                target.delete(key)
+                target.invalidate(key)
                 self.counters.keys += 1
             for tag in tags:
                 target.invalidate_tag(tag)

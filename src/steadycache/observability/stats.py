@@ -33,12 +33,12 @@ COUNTERS: Final = (
     "breaker_open",
     "sets",
     "deletes",
-    "garbled",
     "store_errors",
     "invalidations",
     "warmed",
     "lease_waits",
     "stale_sets_rejected",
+    "older_writes_rejected",
     "refreshes_skipped",
     "refresh_backoffs",
     "tag_invalidations",
@@ -74,12 +74,13 @@ class NamespaceCounters:
         self.breaker_open = 0
         self.sets = 0
         self.deletes = 0
-        self.garbled = 0
         self.store_errors = 0
         self.invalidations = 0
         self.warmed = 0
         self.lease_waits = 0
         self.stale_sets_rejected = 0
+        #: Leased writes refused because the shared tier already held a newer version.
+        self.older_writes_rejected = 0
         self.refreshes_skipped = 0
         self.refresh_backoffs = 0
         #: Tags this process invalidated; entries refused because a tag moved on since.
@@ -147,10 +148,19 @@ def snapshot(
     tiers: tuple[StoreStats, ...],
     rolling: RollingRatio,
     now: float,
+    extra: dict[str, int] | None = None,
 ) -> NamespaceStats:
-    """Freeze ``counters`` into a ``NamespaceStats``."""
+    """Freeze ``counters`` into a ``NamespaceStats``.
+
+    ``garbled`` (unreadable entries met in any tier: each was a miss) is summed from the
+    tiers, which meet them; ``extra`` adds the counters of the namespace's shared parts
+    (two tiers' ``fallbacks``, the backplane's ``resyncs``, ...) when it has them.
+    """
     values: dict[str, float] = {name: getattr(counters, name) for name in COUNTERS}
     values["load_seconds"] = counters.load_seconds
+    values["garbled"] = sum(tier.garbled for tier in tiers)
+    if extra:
+        values.update(extra)
     lookups = counters.hits + counters.misses + counters.stale_served
     served = counters.hits + counters.stale_served
     return NamespaceStats(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from steadycache._core import checks
 from steadycache._core.durations import Duration, to_seconds
 from steadycache.errors import ConfigurationError
 
@@ -45,14 +46,25 @@ class EarlyRefresh:
     window: float = 0.25
 
     def __post_init__(self) -> None:
-        if isinstance(self.beta, bool) or not 0.0 < self.beta <= 100.0:
-            raise ConfigurationError(
-                "stampede", f"EarlyRefresh beta must be in (0, 100], got {self.beta!r}"
-            )
-        if isinstance(self.window, bool) or not 0.0 < self.window <= 1.0:
-            raise ConfigurationError(
-                "stampede", f"EarlyRefresh window is a fraction in (0, 1], got {self.window!r}"
-            )
+        object.__setattr__(
+            self,
+            "beta",
+            checks.number(
+                self.beta,
+                decision="stampede",
+                what="EarlyRefresh beta",
+                low=0.0,
+                high=100.0,
+                low_open=True,
+            ),
+        )
+        object.__setattr__(
+            self,
+            "window",
+            checks.fraction(
+                self.window, decision="stampede", what="EarlyRefresh window", low_open=True
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -94,10 +106,17 @@ class RefreshAhead:
     check_interval: float = 0.5
 
     def __post_init__(self) -> None:
-        if isinstance(self.at, bool) or not 0.0 < self.at < 1.0:
-            raise ConfigurationError(
-                "stampede", f"RefreshAhead at is a fraction of the TTL in (0, 1), got {self.at!r}"
-            )
+        object.__setattr__(
+            self,
+            "at",
+            checks.fraction(
+                self.at,
+                decision="stampede",
+                what="RefreshAhead at (a fraction of the TTL)",
+                low_open=True,
+                high_open=True,
+            ),
+        )
         if self.hot_window is not None:
             object.__setattr__(
                 self,
@@ -156,11 +175,7 @@ class OriginLimit:
 
     def __post_init__(self) -> None:
         for name in ("max_concurrent", "breaker_failures"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigurationError(
-                    "stampede", f"OriginLimit {name} must be a positive int, got {value!r}"
-                )
+            checks.integer(getattr(self, name), decision="stampede", what=f"OriginLimit {name}")
         object.__setattr__(
             self,
             "queue_timeout",

@@ -77,7 +77,12 @@ def encode_snapshot(namespace: str, hot: list[tuple[Any, Any, int]]) -> str:
         "format": 1,
         "namespace": namespace,
         "keys": [
-            {"key": _jsonable(key), "scope": scope, "count": count} for key, scope, count in hot
+            {
+                "key": _jsonable(key),
+                "scope": None if scope is None else {d: _jsonable(v) for d, v in scope.items()},
+                "count": count,
+            }
+            for key, scope, count in hot
         ],
     }
     return json.dumps(document)
@@ -91,8 +96,16 @@ def decode_snapshot(text: str | None, namespace: str) -> list[tuple[Any, Any]]:
         document = json.loads(text)
         if document.get("format") != 1 or document.get("namespace") != namespace:
             return []
-        return [(_key_from_json(item["key"]), item["scope"]) for item in document["keys"]]
-    except (ValueError, TypeError, KeyError, AttributeError):
+        return [
+            (
+                _key_from_json(item["key"]),
+                None
+                if item["scope"] is None
+                else {d: _key_from_json(v) for d, v in item["scope"].items()},
+            )
+            for item in document["keys"]
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return []  # a damaged snapshot only costs a cold start
 
 
@@ -123,13 +136,18 @@ def read_snapshot(path: str | os.PathLike[str], namespace: str) -> list[tuple[An
 
 
 def _jsonable(key: Any) -> Any:
-    # Tuples become lists in JSON; tag them so the key round-trips to the same stored key.
+    # Tuples become lists in JSON; tag them (at every depth) so the key round-trips to the
+    # same stored key.
     if isinstance(key, tuple):
-        return {"tuple": list(key)}
+        return {"tuple": [_jsonable(part) for part in key]}
+    if isinstance(key, bytes):
+        return {"bytes": key.hex()}
     return key
 
 
 def _key_from_json(key: Any) -> Any:
-    if isinstance(key, dict) and set(key) == {"tuple"}:
-        return tuple(key["tuple"])
+    if isinstance(key, dict) and set(key) == {"tuple"} and isinstance(key["tuple"], list):
+        return tuple(_key_from_json(part) for part in key["tuple"])
+    if isinstance(key, dict) and set(key) == {"bytes"} and isinstance(key["bytes"], str):
+        return bytes.fromhex(key["bytes"])
     return key

@@ -3,24 +3,35 @@
 The first caller for a key becomes the leader and loads; later callers find its flight and
 wait for the outcome, bounded by ``SingleFlight.wait_timeout``. One implementation for
 threads (``FlightTable``) and one for asyncio (``AsyncFlightTable``), same shape.
+
+A leader may first wait for another process's fleet lease before it loads itself (that
+process crashed, say). Its followers' wait then counts from when the leader started
+loading (``loading()``), not from when they joined: otherwise they would give up exactly
+when their leader takes over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 
 class Flight:
     """One in-progress load, shared by its leader and its waiters (threads)."""
 
-    __slots__ = ("_done", "error", "value")
+    __slots__ = ("_done", "error", "loading_since", "value")
 
     def __init__(self) -> None:
         self._done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
+        self.loading_since = time.monotonic()
+
+    def loading(self) -> None:
+        """The leader starts its own load now: followers' waits count from here."""
+        self.loading_since = time.monotonic()
 
     def succeed(self, value: Any) -> None:
         self.value = value
@@ -31,8 +42,14 @@ class Flight:
         self._done.set()
 
     def wait(self, timeout: float) -> bool:
-        """Block until the leader finishes; False on timeout."""
-        return self._done.wait(timeout)
+        """Block until the leader finishes; False after ``timeout`` of its loading."""
+        joined = time.monotonic()
+        while True:
+            remaining = max(joined, self.loading_since) + timeout - time.monotonic()
+            if remaining <= 0:
+                return self._done.is_set()
+            if self._done.wait(remaining):
+                return True
 
 
 class FlightTable:
@@ -67,12 +84,17 @@ class FlightTable:
 class AsyncFlight:
     """One in-progress load shared by coroutines of one event loop."""
 
-    __slots__ = ("_done", "error", "value")
+    __slots__ = ("_done", "error", "loading_since", "value")
 
     def __init__(self) -> None:
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.value: Any = None
         self.error: BaseException | None = None
+        self.loading_since = time.monotonic()
+
+    def loading(self) -> None:
+        """The leader starts its own load now: followers' waits count from here."""
+        self.loading_since = time.monotonic()
 
     def succeed(self, value: Any) -> None:
         self.value = value
@@ -94,17 +116,26 @@ class AsyncFlight:
             return True
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
+        joined = time.monotonic()
+        timer: asyncio.TimerHandle | None = None
 
         def wake(_: object = None) -> None:
-            if not waiter.done():
+            nonlocal timer
+            if waiter.done():
+                return
+            remaining = max(joined, self.loading_since) + timeout - time.monotonic()
+            if self._done.done() or remaining <= 0:
                 waiter.set_result(self._done.done())
+            else:  # the leader started loading after we joined: wait for that load
+                timer = loop.call_later(remaining, wake)
 
         self._done.add_done_callback(wake)
         timer = loop.call_later(timeout, wake)
         try:
             return await waiter
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             self._done.remove_done_callback(wake)
 
 

@@ -29,6 +29,9 @@ logger = logging.getLogger("steadycache")
 
 CHANNEL_SUFFIX: Final = "backplane"
 _RECONNECT_PAUSE: Final = 0.2
+# How long the listener blocks for a message before it looks at its stop flag again: what
+# closing a cache may wait for.
+_LISTEN_POLL: Final = 0.05
 
 
 class MarkListener(Protocol):
@@ -151,7 +154,7 @@ class Backplane:
                 pubsub.connection.register_connect_callback(watch.on_connect)
                 self._subscribed.set()
                 while not self._stopping.is_set():
-                    message = pubsub.get_message(timeout=0.2)
+                    message = pubsub.get_message(timeout=_LISTEN_POLL)
                     if watch.connected.is_set():
                         watch.connected.clear()
                         self.disconnects += 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from steadycache.errors import StoreError
 from steadycache.stores.backplane import (
+    _LISTEN_POLL,
     _RECONNECT_PAUSE,
     CHANNEL_SUFFIX,
     MarkListener,
@@ -84,7 +85,7 @@ class AsyncBackplane:
                 pubsub.connection.register_connect_callback(watch.on_connect)
                 self._subscribed.set()
                 while True:
-                    message = await pubsub.get_message(timeout=0.2)
+                    message = await pubsub.get_message(timeout=_LISTEN_POLL)
                     if watch.connected.is_set():
                         watch.connected.clear()
                         self.disconnects += 1

@@ -8,6 +8,7 @@ protocols, checked when a namespace is configured.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -91,14 +92,30 @@ class AsyncStore(Protocol):
     async def close(self) -> None: ...
 
 
+class WriteOutcome(enum.IntEnum):
+    """What a versioned (and possibly leased) write to a shared store did."""
+
+    WRITTEN = 1
+    #: The store holds a verified entry with a newer version: the write was refused.
+    OLDER_THAN_STORED = 0
+    #: The lease was not (or no longer) the writer's: invalidated while loading.
+    LEASE_LOST = -1
+
+
 @runtime_checkable
 class LeaseStore(Protocol):
     """The lease capability of a shared store (fleet-wide single-flight)."""
 
     def acquire_lease(self, key: str, ttl: float) -> str | None: ...
 
+    def claim_lease(self, key: str, ttl: float) -> tuple[str | None, float]: ...
+
+    def renew_lease(self, key: str, token: str, ttl: float) -> bool: ...
+
     def release_lease(self, key: str, token: str) -> None: ...
 
     def set_leased(self, key: str, entry: Entry, token: str) -> bool: ...
+
+    def write_leased(self, key: str, entry: Entry, token: str) -> WriteOutcome: ...
 
     def get_shared(self, key: str) -> Entry | None: ...

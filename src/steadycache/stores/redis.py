@@ -3,13 +3,19 @@
 Each entry is one binary envelope (``_core/entry.py``) stored with ``PXAT stale_until``, so
 the server drops what can never be served. Writes go through one Lua script that:
 
-- refuses to overwrite a newer version with an older one (versions compare as the
-  envelope's big-endian version bytes, so no decoding happens in Lua);
+- refuses to overwrite a newer version with an older one, but only when the stored entry
+  proves it is one: same magic, format and codec as the new envelope, and a digest the
+  script recomputes (``redis.sha1hex``). A corrupt, truncated or foreign value never wins
+  a comparison, so the next load replaces it; the digest is only computed in the rare case
+  where the stored version would refuse the write;
 - with a lease token, writes only while that lease is still held: a delete removes the
   lease too, so a load that began before an invalidation cannot put its old value back
-  (the "stale set" race that Facebook's memcache leases close).
+  (the "stale set" race that Facebook's memcache leases close). Whatever the outcome of a
+  leased write (written or refused as older), the lease is released in the same script.
 
-Leases are ``SET lease NX PX`` with a random token, released by compare-and-delete.
+Leases are ``SET lease NX PX`` with a random token, claimed by a script that also says how
+long the current holder's lease has left (so a waiter knows when it may take over), renewed
+while their load runs (``leases.py``) and released by compare-and-delete.
 """
 
 from __future__ import annotations
@@ -19,29 +25,76 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from steadycache._core.entry import Entry, pack_entry, unpack_entry
+from steadycache._core.entry import (
+    DIGEST_SIZE,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    VERSION_OFFSET,
+    Entry,
+    pack_entry,
+    unpack_entry,
+)
 from steadycache.codecs import Codec
 from steadycache.errors import GarbledEntryError
-from steadycache.stores.base import StoreStats
+from steadycache.stores.base import StoreStats, WriteOutcome
 from steadycache.stores.redis_backend import RedisBackend, lease_key, redis_key
 
 logger = logging.getLogger("steadycache")
 
-# Envelope bytes 37..44 (Lua is 1-based) hold the write version, big-endian.
+# KEYS[1] entry, KEYS[2] its lease; ARGV[1] the new envelope, ARGV[2] PXAT (ms), ARGV[3] the
+# lease token ('' for an unleased write). Versions compare byte by byte (big-endian,
+# non-negative): Lua's string '<' would use the server's collation locale.
 SET_VERSIONED: Final = """
-if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then
+local token = ARGV[3]
+if token ~= '' and redis.call('GET', KEYS[2]) ~= token then
   return -1
 end
+local new = ARGV[1]
 local old = redis.call('GET', KEYS[1])
-if old and string.sub(old, 1, 2) == 'SC'
-   and string.sub(old, 37, 44) > string.sub(ARGV[1], 37, 44) then
-  return 0
+if old and string.len(old) >= 54 and string.sub(old, 1, 4) == string.sub(new, 1, 4) then
+  local stored_is_newer = false
+  for i = 37, 44 do
+    local a, b = string.byte(old, i), string.byte(new, i)
+    if a ~= b then
+      stored_is_newer = a > b
+      break
+    end
+  end
+  if stored_is_newer then
+    -- Only a verified entry may refuse a write: recompute its digest (SHA-1, first 8 bytes).
+    local digest = string.format(string.rep('%02x', 8), string.byte(old, -8, -1))
+    if string.sub(redis.sha1hex(string.sub(old, 1, -9)), 1, 16) == digest then
+      if token ~= '' then
+        redis.call('DEL', KEYS[2])
+      end
+      return 0
+    end
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-if ARGV[3] ~= '' then
+redis.call('SET', KEYS[1], new, 'PXAT', ARGV[2])
+if token ~= '' then
   redis.call('DEL', KEYS[2])
 end
 return 1
+"""
+# The script's numbers: header 46 bytes, version at bytes 37..44 (1-based), digest 8 bytes.
+assert (FORMAT_VERSION, VERSION_OFFSET, DIGEST_SIZE, HEADER_SIZE) == (3, 36, 8, 46)
+
+# {1, 0}: the lease is now ARGV[1]'s; {0, ms}: another holder's lease lives ms longer.
+CLAIM_LEASE: Final = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, 0}
+end
+return {0, redis.call('PTTL', KEYS[1])}
+"""
+
+# Extend a lease only while it is still ours: an invalidation deletes it, and then the load
+# must lose (its leased write will be refused).
+RENEW_LEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
 """
 
 RELEASE_LEASE: Final = """
@@ -67,9 +120,9 @@ return moved
 # Documents (hot-key snapshots) outlive restarts but not abandonment: a week.
 DOCUMENT_TTL_SECONDS: Final = 7 * 24 * 3600
 
-WRITTEN: Final = 1
-OLDER_THAN_STORED: Final = 0
-LEASE_LOST: Final = -1
+WRITTEN: Final = WriteOutcome.WRITTEN
+OLDER_THAN_STORED: Final = WriteOutcome.OLDER_THAN_STORED
+LEASE_LOST: Final = WriteOutcome.LEASE_LOST
 
 
 class RedisStoreBase:
@@ -111,6 +164,19 @@ class RedisStoreBase:
         return f"{self._prefix}:marks:{{{self.namespace}}}"
 
     @staticmethod
+    def _claim(raw: Any, token: str) -> tuple[str | None, float]:
+        """A ``CLAIM_LEASE`` reply as (our token or None, seconds the holder's lease has left)."""
+        won, remaining_ms = int(raw[0]), int(raw[1])
+        if won:
+            return token, 0.0
+        # PTTL -1 (no expiry) cannot come from steadycache; -2 (gone) means "try again now".
+        return None, max(0, remaining_ms) / 1000.0
+
+    @staticmethod
+    def _ms(seconds: float) -> int:
+        return max(1, int(seconds * 1000))
+
+    @staticmethod
     def _counters(raw: list[Any]) -> list[int]:
         return [0 if value is None else int(value) for value in raw]
 
@@ -136,7 +202,7 @@ class RedisStoreBase:
         blob = pack_entry(entry, self._codec.encode(entry.value), self._codec.codec_id)
         return [self._key(key), self._lease(key)], [blob, int(entry.stale_until * 1000), token]
 
-    def _note_outcome(self, outcome: int) -> bool:
+    def _note_outcome(self, outcome: WriteOutcome) -> bool:
         """Count a write's outcome; whether replicas should now be waited for."""
         self.sets += 1
         if outcome == LEASE_LOST:
@@ -221,11 +287,15 @@ class RedisStore(RedisStoreBase):
 
     def set_leased(self, key: str, entry: Entry, token: str) -> bool:
         """Write only while ``token`` still holds the key's lease; whether it was written."""
-        return self._write(key, entry, token) == WRITTEN
+        return self.write_leased(key, entry, token) is WRITTEN
 
-    def _write(self, key: str, entry: Entry, token: str) -> int:
+    def write_leased(self, key: str, entry: Entry, token: str) -> WriteOutcome:
+        """Write while ``token`` holds the key's lease; the lease is gone afterwards."""
+        return self._write(key, entry, token)
+
+    def _write(self, key: str, entry: Entry, token: str) -> WriteOutcome:
         keys, args = self._write_arguments(key, entry, token)
-        outcome = int(self.backend.run_script("SET", SET_VERSIONED, keys, args))
+        outcome = WriteOutcome(int(self.backend.run_script("SET", SET_VERSIONED, keys, args)))
         if self._note_outcome(outcome):
             self._wait_for_replicas(keys[0])
         return outcome
@@ -280,16 +350,22 @@ class RedisStore(RedisStoreBase):
 
     def acquire_lease(self, key: str, ttl: float) -> str | None:
         """A token when this process now holds the key's lease, else None."""
+        return self.claim_lease(key, ttl)[0]
+
+    def claim_lease(self, key: str, ttl: float) -> tuple[str | None, float]:
+        """Take the key's lease: (token, 0) when won, else (None, seconds the holder has left)."""
         token = secrets.token_hex(12)
-        acquired = self.backend.call(
-            "SET NX",
-            self._client.set,
-            self._lease(key),
-            token,
-            nx=True,
-            px=max(1, int(ttl * 1000)),
+        raw = self.backend.run_script(
+            "CLAIM", CLAIM_LEASE, [self._lease(key)], [token, self._ms(ttl)]
         )
-        return token if acquired else None
+        return self._claim(raw, token)
+
+    def renew_lease(self, key: str, token: str, ttl: float) -> bool:
+        """Give a lease still held by ``token`` another ``ttl``; False once it is not ours."""
+        renewed = self.backend.run_script(
+            "RENEW", RENEW_LEASE, [self._lease(key)], [token, self._ms(ttl)]
+        )
+        return bool(int(renewed))
 
     def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if still ours (compare-and-delete)."""
@@ -304,7 +380,7 @@ class RedisStore(RedisStoreBase):
     def get_document(self, name: str) -> str | None:
         """A document kept by ``put_document``, or None."""
         raw = self.backend.call("GET", self._client.get, self._document_key(name))
-        return None if raw is None else bytes(raw).decode()
+        return None if raw is None else bytes(raw).decode(errors="replace")
 
     def lease_held(self, key: str) -> bool:
         """Whether some process holds the key's lease."""

@@ -16,11 +16,13 @@ from steadycache._core.breaker import CircuitBreaker
 from steadycache._core.entry import Entry
 from steadycache.codecs import Codec
 from steadycache.errors import ConfigurationError, StoreError
-from steadycache.stores.base import StoreStats
+from steadycache.stores.base import StoreStats, WriteOutcome
 from steadycache.stores.redis import (
+    CLAIM_LEASE,
     DOCUMENT_TTL_SECONDS,
     MOVE_MARK,
     RELEASE_LEASE,
+    RENEW_LEASE,
     SET_VERSIONED,
     WRITTEN,
     RedisStoreBase,
@@ -97,6 +99,8 @@ class AsyncRedisBackend:
             cluster = isinstance(client, RedisCluster)
         self.client = client
         self.is_cluster = cluster
+        #: The URL it was made from (None when given a client): journals connect with it.
+        self.url = url
         self._command_timeout = command_timeout
         self.key_prefix = key_prefix
         self.breaker = CircuitBreaker(breaker_failures, breaker_reset, clock)
@@ -259,12 +263,16 @@ class AsyncRedisStore(RedisStoreBase):
 
     async def set_leased(self, key: str, entry: Entry, token: str) -> bool:
         """Write only while ``token`` still holds the key's lease; whether it was written."""
-        return await self._write(key, entry, token) == WRITTEN
+        return await self.write_leased(key, entry, token) is WRITTEN
 
-    async def _write(self, key: str, entry: Entry, token: str) -> int:
+    async def write_leased(self, key: str, entry: Entry, token: str) -> WriteOutcome:
+        """Write while ``token`` holds the key's lease; the lease is gone afterwards."""
+        return await self._write(key, entry, token)
+
+    async def _write(self, key: str, entry: Entry, token: str) -> WriteOutcome:
         keys, args = self._write_arguments(key, entry, token)
-
-        outcome = int(await self.backend.run_script("SET", SET_VERSIONED, keys, args))
+        raw = await self.backend.run_script("SET", SET_VERSIONED, keys, args)
+        outcome = WriteOutcome(int(raw))
         if self._note_outcome(outcome):
             await self._wait_for_replicas(keys[0])
         return outcome
@@ -321,11 +329,22 @@ class AsyncRedisStore(RedisStoreBase):
 
     async def acquire_lease(self, key: str, ttl: float) -> str | None:
         """A token when this process now holds the key's lease, else None."""
+        return (await self.claim_lease(key, ttl))[0]
+
+    async def claim_lease(self, key: str, ttl: float) -> tuple[str | None, float]:
+        """Take the key's lease: (token, 0) when won, else (None, seconds the holder has left)."""
         token = secrets.token_hex(12)
-        acquired = await self.backend.call(
-            "SET NX", self._client.set, self._lease(key), token, nx=True, px=max(1, int(ttl * 1000))
+        raw = await self.backend.run_script(
+            "CLAIM", CLAIM_LEASE, [self._lease(key)], [token, self._ms(ttl)]
         )
-        return token if acquired else None
+        return self._claim(raw, token)
+
+    async def renew_lease(self, key: str, token: str, ttl: float) -> bool:
+        """Give a lease still held by ``token`` another ``ttl``; False once it is not ours."""
+        renewed = await self.backend.run_script(
+            "RENEW", RENEW_LEASE, [self._lease(key)], [token, self._ms(ttl)]
+        )
+        return bool(int(renewed))
 
     async def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if still ours (compare-and-delete)."""
@@ -341,7 +360,7 @@ class AsyncRedisStore(RedisStoreBase):
     async def get_document(self, name: str) -> str | None:
         """A document kept by ``put_document``, or None."""
         raw = await self.backend.call("GET", self._client.get, self._document_key(name))
-        return None if raw is None else bytes(raw).decode()
+        return None if raw is None else bytes(raw).decode(errors="replace")
 
     async def read_marks(self, fields: Sequence[str]) -> list[int]:
         """The namespace's counters for ``fields`` (0 where never moved)."""

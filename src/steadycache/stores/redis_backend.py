@@ -268,6 +268,12 @@ def admit(backend: BreakerState, operation: str) -> None:
 def failure(backend: BreakerState, operation: str, exc: Exception) -> StoreError:
     """Count a failed call and the ``StoreError`` to raise for it (the caller chains it)."""
     backend.errors += 1
+    if isinstance(exc, backend._redis.exceptions.DataError | UnicodeError):
+        # The client refused what it was given (keys are validated before any I/O, so this
+        # is a bug, not an outage): one caller's input must never open the breaker that
+        # every namespace on this server shares, nor close it (it says nothing of Redis).
+        backend.breaker.cancel_trial()
+        return StoreError(f"redis {operation}: the client refused the request: {exc!r}")
     if isinstance(exc, backend._redis.exceptions.ResponseError):
         # The server answered (a permission or script error): it is up, the breaker
         # stays closed, but the caller still gets a StoreError.

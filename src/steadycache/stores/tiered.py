@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from steadycache._core.entry import Entry
 from steadycache.errors import StoreError
 from steadycache.stores.backplane import Backplane, MarkListener
-from steadycache.stores.base import StoreStats
+from steadycache.stores.base import StoreStats, WriteOutcome
 from steadycache.stores.memory import MemoryStore
-from steadycache.stores.redis import RedisStore
+from steadycache.stores.redis import RedisStore, RedisStoreBase
 
 logger = logging.getLogger("steadycache")
 
@@ -85,6 +86,27 @@ class TierPair:
         """This process's L1 copy, without counting a read."""
         return self.local.peek(key)
 
+    def _shared_parts(self) -> tuple[RedisStoreBase, Any, Any]:
+        """The L2 store, its backend and the backplane (or None): what ``shared_counters``
+        reads."""
+        raise NotImplementedError
+
+    def shared_counters(self) -> dict[str, int]:
+        """Counters of the shared parts, for ``NamespaceStats`` (the README names them)."""
+        shared, backend, backplane = self._shared_parts()
+        counters = {
+            "fallbacks": self.fallbacks,
+            "replication_shortfalls": shared.replication_shortfalls,
+            # The backend is shared by every namespace of the cache: these are its totals.
+            "redis_errors": int(backend.errors),
+            "breaker_rejections": int(backend.breaker_rejections),
+        }
+        if backplane is not None:
+            counters["resyncs"] = int(backplane.resyncs)
+            counters["backplane_disconnects"] = int(backplane.disconnects)
+            counters["backplane_publish_errors"] = int(backplane.publish_errors)
+        return counters
+
     def stats(self) -> StoreStats:
         return self.local.stats()
 
@@ -114,6 +136,9 @@ class TieredStore(TierPair):
         self._backplane = backplane
         if backplane is not None:
             backplane.register(namespace, local)
+
+    def _shared_parts(self) -> tuple[RedisStoreBase, Any, Any]:
+        return self.shared, self.shared.backend, self._backplane
 
     def _announce(self, op: str, key: str, value: int | None = None) -> None:
         if self._backplane is not None:
@@ -182,11 +207,15 @@ class TieredStore(TierPair):
 
     def set_leased(self, key: str, entry: Entry, token: str) -> bool:
         """Write through the lease (see ``RedisStore.set_leased``); False if it was lost."""
-        written = self.shared.set_leased(key, entry, token)
-        if written:
+        return self.write_leased(key, entry, token) is WriteOutcome.WRITTEN
+
+    def write_leased(self, key: str, entry: Entry, token: str) -> WriteOutcome:
+        """Write through the lease; L1 and the backplane only when it was written."""
+        outcome = self.shared.write_leased(key, entry, token)
+        if outcome is WriteOutcome.WRITTEN:
             self.local.set(key, self._local_copy(entry))
             self._announce("set", key)
-        return written
+        return outcome
 
     def set_many(self, items: Mapping[str, Entry]) -> None:
         for key, entry in items.items():
@@ -225,6 +254,12 @@ class TieredStore(TierPair):
 
     def acquire_lease(self, key: str, ttl: float) -> str | None:
         return self.shared.acquire_lease(key, ttl)
+
+    def claim_lease(self, key: str, ttl: float) -> tuple[str | None, float]:
+        return self.shared.claim_lease(key, ttl)
+
+    def renew_lease(self, key: str, token: str, ttl: float) -> bool:
+        return self.shared.renew_lease(key, token, ttl)
 
     def release_lease(self, key: str, token: str) -> None:
         self.shared.release_lease(key, token)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from steadycache._core.entry import Entry
 from steadycache.errors import StoreError
 from steadycache.stores.backplane import MarkListener
-from steadycache.stores.base import StoreStats
+from steadycache.stores.base import StoreStats, WriteOutcome
 from steadycache.stores.memory import MemoryStore
+from steadycache.stores.redis import RedisStoreBase
 from steadycache.stores.redis_async import AsyncRedisBackend, AsyncRedisStore
 from steadycache.stores.tiered import TierPair
 
@@ -64,6 +66,9 @@ class AsyncTieredStore(TierPair):
         if self._mark_listener is not None:
             backplane.register_marks(self.namespace, self._mark_listener)
         self._ready = True
+
+    def _shared_parts(self) -> tuple[RedisStoreBase, Any, Any]:
+        return self.shared, self._backend, self._backend._backplane
 
     async def _announce(self, op: str, key: str, value: int | None = None) -> None:
         await self._backend.backplane().publish(self.namespace, op, key, value)
@@ -135,11 +140,16 @@ class AsyncTieredStore(TierPair):
         await self._announce("set", key)
 
     async def set_leased(self, key: str, entry: Entry, token: str) -> bool:
-        written = await self.shared.set_leased(key, entry, token)
-        if written:
+        """Write through the lease (see ``RedisStore.set_leased``); False if it was lost."""
+        return await self.write_leased(key, entry, token) is WriteOutcome.WRITTEN
+
+    async def write_leased(self, key: str, entry: Entry, token: str) -> WriteOutcome:
+        """Write through the lease; L1 and the backplane only when it was written."""
+        outcome = await self.shared.write_leased(key, entry, token)
+        if outcome is WriteOutcome.WRITTEN:
             self.local.set(key, self._local_copy(entry))
             await self._announce("set", key)
-        return written
+        return outcome
 
     async def set_many(self, items: Mapping[str, Entry]) -> None:
         for key, entry in items.items():
@@ -181,6 +191,12 @@ class AsyncTieredStore(TierPair):
 
     async def acquire_lease(self, key: str, ttl: float) -> str | None:
         return await self.shared.acquire_lease(key, ttl)
+
+    async def claim_lease(self, key: str, ttl: float) -> tuple[str | None, float]:
+        return await self.shared.claim_lease(key, ttl)
+
+    async def renew_lease(self, key: str, token: str, ttl: float) -> bool:
+        return await self.shared.renew_lease(key, token, ttl)
 
     async def release_lease(self, key: str, token: str) -> None:
         await self.shared.release_lease(key, token)

@@ -25,11 +25,16 @@ Coalescing and order, per key (namespace, key, scope):
    marks them so that their next claim acknowledges them unapplied (Redis). So a newer write
    is never followed by an older one, and an older write pending retry does not hold back a
    newer one.
-3. When the newest write fails, the whole group is rescheduled with the newest's backoff, so
-   the group comes back together; none of it is dropped. After ``max_attempts`` deliveries of
-   the newest the group goes to the dead letters, the newest with the error, the older ones
-   with "superseded by <sequence>, which failed: <error>". A dead-lettered write supersedes
-   nothing: an older write of the key that comes back later is applied.
+3. When the newest write fails, the whole group is rescheduled with the newest's backoff;
+   none of it is dropped. After ``max_attempts`` deliveries of the newest the group goes to
+   the dead letters, the newest with the error, the older ones with "superseded by
+   <sequence>, which failed: <error>". A dead-lettered write supersedes nothing: an older
+   write of the key that comes back later is applied.
+4. The group comes back together because the journal decides claims per key, not per entry
+   (``ordering``): nothing of a key while one of its writes is leased, no older write without
+   the newest one a writer already saw, the newest first when the batch is full. Equal delays
+   alone would not do: the entries are rescheduled one by one, so they fall due apart, and an
+   older write would then run between two attempts of a newer one.
 
 Backoff after the n-th failed delivery: ``min(max_backoff, backoff * 2 ** (n - 1))`` seconds
 (on Redis also at most ``claim_idle``: a retry is a lease set to lapse after the delay).

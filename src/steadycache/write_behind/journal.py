@@ -52,6 +52,8 @@ class Journal(Protocol):
 
         Records carry ``attempts`` (deliveries, this one included), ``recovered`` (taken from
         a lapsed lease) and ``superseded`` (a newer write of the key was already applied).
+        Each key's entries are decided together, atomically, as ``ordering.claimable`` says,
+        so that an older write never reaches a writer after a newer one did.
         """
         ...
 

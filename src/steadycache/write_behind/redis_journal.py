@@ -11,12 +11,16 @@ scripts touch all of them at once, so they must share a slot):
   sequence; an older entry claimed later is acknowledged as superseded, never applied.
 - ``<stream>:retry``: entries rescheduled after a failure, with the error; a claimed entry
   found here is a retry, any other idle entry was abandoned by a flusher (``recovered``).
+- ``<stream>:index``: every entry as ``<identity>:<sequence>``, so that a claim finds all the
+  entries of a key (see ``redis_scripts``).
 
-Leases are the pending-entries list: XREADGROUP delivers new entries, XAUTOCLAIM takes entries
-idle for ``min_idle`` (a dead flusher's). A retry is the same mechanism: the failed entry's idle
-time is set (XCLAIM ... IDLE) so that it becomes claimable after the backoff delay, which is
-therefore capped at the ``min_idle`` of the claim that delivered it. The delivery count kept by
-Redis (XPENDING) is the record's ``attempts``.
+Leases are the pending-entries list. A claim is one script (``redis_scripts.CLAIM``): it reads
+new entries from the group and parks them (delivery count 0), then decides key by key, as
+``ordering`` says, which parked, due-for-retry or abandoned (idle for ``min_idle``) entries to
+hand out, and XCLAIMs those. A retry is the same mechanism: the failed entry's idle time is set
+(XCLAIM ... IDLE) so that it becomes claimable after the backoff delay, which is therefore
+capped at the ``min_idle`` of the claim that delivered it. The delivery count kept by Redis
+(XPENDING) is the record's ``attempts``.
 
 Durability is checked once, at construction (see the package docstring for what can be lost).
 A ``CONFIG SET`` that weakens persistence afterwards is not noticed.
@@ -36,6 +40,7 @@ import redis
 from redis.exceptions import RedisError, ResponseError
 
 from steadycache.errors import ConfigurationError, GarbledEntryError, StoreError, UsageError
+from steadycache.write_behind import redis_scripts
 from steadycache.write_behind.journal import DeadLetter
 from steadycache.write_behind.records import (
     WriteRecord,
@@ -50,6 +55,9 @@ __all__ = ["DEFAULT_GROUP", "RedisStreamJournal"]
 logger = logging.getLogger("steadycache")
 
 DEFAULT_GROUP: Final = "steadycache-flushers"
+
+#: Pending entries one claim looks at per entry it may hand out (XAUTOCLAIM's own ratio).
+_SCAN_PER_CLAIMED: Final = 10
 
 LOSS_WITHOUT_AOF: Final = (
     "appendonly is no: the journal lives in memory, so every acknowledged write not yet "
@@ -71,73 +79,6 @@ LOSS_NO_CONFIG: Final = (
     "appendfsync always; a server without it loses acknowledged writes in a restart"
 )
 
-# Every script touches only keys derived from the stream name (same slot with a hash tag).
-_APPEND: Final = """
-local id = redis.call('XADD', KEYS[1], '*', 'identity', ARGV[1], 'record', ARGV[2])
-redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-return id
-"""
-
-# KEYS: stream, keys, applied, retry. ARGV: group, applied sequence ('' for a plain ack),
-# applied identity, then (id, identity) pairs. Returns XDEL's 0/1 per pair: 1 = removed here.
-# XDEL is the once-only guard: a second ack of the same entry decrements nothing.
-_ACK: Final = """
-local removed = {}
-for i = 4, #ARGV, 2 do
-  local id, identity = ARGV[i], ARGV[i + 1]
-  redis.call('XACK', KEYS[1], ARGV[1], id)
-  redis.call('HDEL', KEYS[4], id)
-  local gone = redis.call('XDEL', KEYS[1], id)
-  if gone == 1 and redis.call('HINCRBY', KEYS[2], identity, -1) <= 0 then
-    redis.call('HDEL', KEYS[2], identity)
-    redis.call('HDEL', KEYS[3], identity)
-  end
-  removed[#removed + 1] = gone
-end
--- Older entries of the key still wait somewhere (a retry, a dead flusher's lease): remember
--- what was applied so they are superseded when claimed. Sequences are fixed-width digits, so
--- string order is journal order.
-if ARGV[2] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then
-  local mark = redis.call('HGET', KEYS[3], ARGV[3])
-  if not mark or mark < ARGV[2] then
-    redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
-  end
-end
-return removed
-"""
-
-# KEYS: stream, retry. ARGV: group, id, attempts, idle ms, error.
-# Only the current delivery (same delivery count) may reschedule: if another flusher claimed
-# the entry since, it is theirs.
-_RETRY: Final = """
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if #p == 0 or p[1][4] ~= tonumber(ARGV[3]) then
-  return 0
-end
-redis.call('XCLAIM', KEYS[1], ARGV[1], p[1][2], 0, ARGV[2], 'IDLE', ARGV[4], 'JUSTID')
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[5])
-return 1
-"""
-
-# KEYS: stream, keys, applied, retry, dead. ARGV: group, id, identity, attempts, record,
-# sequence, error, dead_at.
-_DEAD: Final = """
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if #p == 0 or p[1][4] ~= tonumber(ARGV[4]) then
-  return 0
-end
-redis.call('XADD', KEYS[5], '*', 'identity', ARGV[3], 'record', ARGV[5], 'sequence', ARGV[6],
-           'attempts', ARGV[4], 'error', ARGV[7], 'dead_at', ARGV[8])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HDEL', KEYS[4], ARGV[2])
-if redis.call('XDEL', KEYS[1], ARGV[2]) == 1
-   and redis.call('HINCRBY', KEYS[2], ARGV[3], -1) <= 0 then
-  redis.call('HDEL', KEYS[2], ARGV[3])
-  redis.call('HDEL', KEYS[3], ARGV[3])
-end
-return 1
-"""
-
 
 def _text(value: Any) -> str:
     """Replies are bytes or str depending on the caller's ``decode_responses``."""
@@ -157,16 +98,6 @@ def _sequence(stream_id: str) -> str:
 def _stream_id(sequence: str) -> str:
     milliseconds, _, counter = sequence.partition("-")
     return f"{int(milliseconds)}-{int(counter)}"
-
-
-def _read_entries(reply: Any) -> list[tuple[Any, Any]]:
-    """The entries of a one-stream XREADGROUP reply (RESP2 list or RESP3 map)."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        (streams,) = reply.values()
-        return list(streams[0] if streams and isinstance(streams[0], list) else streams)
-    return list(reply[0][1])
 
 
 class RedisStreamJournal:
@@ -202,6 +133,7 @@ class RedisStreamJournal:
         self._keys_hash = f"{stream}:keys"
         self._applied_hash = f"{stream}:applied"
         self._retry_hash = f"{stream}:retry"
+        self._index = f"{stream}:index"
         self._wait_replicas = wait_replicas
         self._wait_timeout_ms = max(1, int(wait_timeout * 1000))
         self._clock = clock
@@ -212,10 +144,11 @@ class RedisStreamJournal:
         self.appends_at_risk = 0
         self.undecodable = 0
         self.lost_entries = 0
-        self._append_script = client.register_script(_APPEND)
-        self._ack_script = client.register_script(_ACK)
-        self._retry_script = client.register_script(_RETRY)
-        self._dead_script = client.register_script(_DEAD)
+        self._append_script = client.register_script(redis_scripts.APPEND)
+        self._claim_script = client.register_script(redis_scripts.CLAIM)
+        self._ack_script = client.register_script(redis_scripts.ACK)
+        self._retry_script = client.register_script(redis_scripts.RETRY)
+        self._dead_script = client.register_script(redis_scripts.DEAD)
 
         self.durable, self.durability = self._check_durability()
         if not self.durable:
@@ -289,7 +222,7 @@ class RedisStreamJournal:
             enqueued_at=self._clock(),
         )
         text = encode_record(record)  # refuses what cannot round-trip, before any write
-        keys = [self.stream, self._keys_hash]
+        keys = [self.stream, self._keys_hash, self._index]
         args = [record_identity(record), text]
         try:
             if self._wait_replicas:
@@ -338,69 +271,43 @@ class RedisStreamJournal:
     def _claim(self, consumer: str, count: int, min_idle_ms: int) -> list[WriteRecord]:
         with self._lock:
             cursor = self._cursor
-        # Abandoned leases and due retries first: they are the oldest writes.
-        next_cursor, stolen, deleted = self._client.xautoclaim(
-            self.stream, self.group, consumer, min_idle_ms, start_id=cursor, count=count
+        # One script: the claim decides each key as a whole (``ordering``), which only holds
+        # if no other consumer's claim, retry or ack runs in between.
+        reply = self._claim_script(
+            keys=[self.stream, self._keys_hash, self._applied_hash, self._retry_hash, self._index],
+            args=[self.group, consumer, count, min_idle_ms, cursor, count * _SCAN_PER_CLAIMED],
         )
+        next_cursor, deleted, *flat = reply
         with self._lock:
             self._cursor = _text(next_cursor)
-        if deleted:
+        if int(deleted):
             # In the pending list but not in the stream: removed outside the journal (XTRIM,
             # XDEL by hand). Those writes are lost; say so loudly.
-            self.lost_entries += len(deleted)
+            self.lost_entries += int(deleted)
             logger.error(
                 "write-behind: %d pending entries of %r were deleted outside the journal: "
                 "those acknowledged writes are lost",
-                len(deleted),
+                int(deleted),
                 self.stream,
             )
-        fresh: list[tuple[Any, Any]] = []
-        if len(stolen) < count:
-            fresh = _read_entries(
-                self._client.xreadgroup(
-                    self.group, consumer, {self.stream: ">"}, count=count - len(stolen)
-                )
-            )
-        entries = [(_text(i), _fields(f), True) for i, f in stolen]
-        entries += [(_text(i), _fields(f), False) for i, f in fresh]
-        if not entries:
-            return []
-
-        stolen_ids = [entry_id for entry_id, _, was_stolen in entries if was_stolen]
-        pipe = self._client.pipeline(transaction=False)
-        for entry_id in stolen_ids:
-            pipe.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
-        if stolen_ids:
-            pipe.hmget(self._retry_hash, stolen_ids)
-            pipe.hdel(self._retry_hash, *stolen_ids)
-        pipe.hmget(self._applied_hash, [fields.get("identity", "") for _, fields, _ in entries])
-        replies = pipe.execute()
-        pending = {}
-        for reply in replies[: len(stolen_ids)]:
-            for item in reply:
-                pending[_text(item["message_id"])] = int(item["times_delivered"])
-        retrying = (
-            dict(zip(stolen_ids, replies[len(stolen_ids)], strict=True)) if stolen_ids else {}
-        )
-        marks = replies[-1]
-
         records: list[WriteRecord] = []
-        for (entry_id, fields, was_stolen), mark in zip(entries, marks, strict=True):
-            sequence = _sequence(entry_id)
-            if was_stolen and entry_id not in pending:
-                continue  # acknowledged by its previous holder in the meantime
+        for at in range(0, len(flat), 5):
+            entry_id, text, attempts, recovered, mark = flat[at : at + 5]
+            sequence = _sequence(_text(entry_id))
             try:
                 record = decode_record(
-                    fields.get("record", ""),
+                    text,
                     sequence=sequence,
-                    attempts=pending.get(entry_id, 1),
-                    recovered=was_stolen and retrying.get(entry_id) is None,
-                    superseded=mark is not None and sequence <= _text(mark),
+                    attempts=int(attempts),
+                    recovered=bool(int(recovered)),
+                    superseded=bool(mark) and sequence <= _text(mark),
                 )
             except GarbledEntryError as exc:
                 # Left pending, not deleted: a newer flusher may read a newer format.
                 self.undecodable += 1
-                logger.error("write-behind: entry %s unreadable, left in place: %s", entry_id, exc)
+                logger.error(
+                    "write-behind: entry %s unreadable, left in place: %s", _text(entry_id), exc
+                )
                 continue
             records.append(record)
         records.sort(key=lambda record: record.sequence)
@@ -416,7 +323,13 @@ class RedisStreamJournal:
             args += [_stream_id(record.sequence), record_identity(record)]
         try:
             reply = self._ack_script(
-                keys=[self.stream, self._keys_hash, self._applied_hash, self._retry_hash],
+                keys=[
+                    self.stream,
+                    self._keys_hash,
+                    self._applied_hash,
+                    self._retry_hash,
+                    self._index,
+                ],
                 args=args,
             )
         except RedisError as exc:
@@ -452,6 +365,7 @@ class RedisStreamJournal:
                     self._applied_hash,
                     self._retry_hash,
                     self.dead_stream,
+                    self._index,
                 ],
                 args=[
                     self.group,

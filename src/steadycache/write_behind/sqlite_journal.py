@@ -3,9 +3,10 @@
 ``journal`` holds one row per acknowledged write; ``dead_letters`` holds the writes that kept
 failing. A claim is a lease (``claimed_by`` / ``claimed_until``) taken under ``BEGIN
 IMMEDIATE``, so several processes on the machine may share the file: one claims at a time and
-an expired lease (a killed flusher) is simply claimed again. ``AUTOINCREMENT`` matters: plain
-rowids are reused after the newest row is deleted, which would give a later write a smaller
-sequence than one already applied, and "newer wins" writers would then drop it.
+an expired lease (a killed flusher) is simply claimed again. Which rows of a key a claim takes
+is decided for the key as a whole (``ordering``), inside that transaction. ``AUTOINCREMENT``
+matters: plain rowids are reused after the newest row is deleted, which would give a later
+write a smaller sequence than one already applied, and "newer wins" writers would then drop it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from typing import Any, Final
 
 from steadycache.errors import ConfigurationError, GarbledEntryError, StoreError
 from steadycache.write_behind.journal import DeadLetter
+from steadycache.write_behind.ordering import EntryState, claimable
 from steadycache.write_behind.records import (
     WriteRecord,
     decode_record,
@@ -188,16 +190,17 @@ class SqliteJournal:
             return []
         now = self._clock()
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT id, record, attempts, claimed_by FROM journal"
-                " WHERE not_before <= ? AND (claimed_by IS NULL OR claimed_until <= ?)"
-                " ORDER BY id LIMIT ?",
-                (now, now, count),
-            ).fetchall()
+            chosen = sorted(self._choose(db, now, count))
+            rows = [
+                db.execute(
+                    "SELECT id, record, attempts, claimed_by FROM journal WHERE id = ?", (row_id,)
+                ).fetchone()
+                for row_id in chosen
+            ]
             db.executemany(
                 "UPDATE journal SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1"
                 " WHERE id = ?",
-                [(consumer, now + min_idle, row[0]) for row in rows],
+                [(consumer, now + min_idle, row_id) for row_id in chosen],
             )
         records: list[WriteRecord] = []
         for row_id, text, attempts, claimed_by in rows:
@@ -218,6 +221,42 @@ class SqliteJournal:
                     "write-behind: journal row %d unreadable, left in place: %s", row_id, exc
                 )
         return records
+
+    def _choose(self, db: sqlite3.Connection, now: float, count: int) -> list[int]:
+        """Row ids to hand out, decided key by key (see ``ordering``), oldest row first."""
+        chosen: list[int] = []
+        decided: set[str] = set()
+        # Each row that could go on its own names a key; the key is then decided as a whole.
+        # Closed on leaving, not left half-read: the UPDATE and COMMIT of this claim follow.
+        with closing(
+            db.execute(
+                "SELECT identity FROM journal WHERE not_before <= ?"
+                " AND (claimed_by IS NULL OR claimed_until <= ?) ORDER BY id",
+                (now, now),
+            )
+        ) as candidates:
+            for (identity,) in candidates:
+                if identity in decided:
+                    continue
+                decided.add(identity)
+                rows = db.execute(
+                    "SELECT id, attempts, claimed_by IS NOT NULL AND claimed_until > ?,"
+                    " not_before FROM journal WHERE identity = ? ORDER BY id",
+                    (now, identity),
+                ).fetchall()
+                states = [
+                    EntryState(
+                        delivered=attempts > 0,
+                        leased=bool(leased),
+                        due=not leased and not_before <= now,
+                    )
+                    for _, attempts, leased, not_before in rows
+                ]
+                picked = claimable(states, count - len(chosen))
+                chosen += [rows[position][0] for position in picked]
+                if len(chosen) >= count:
+                    break
+        return chosen
 
     def complete(self, applied: WriteRecord, superseded: Sequence[WriteRecord] = ()) -> int:
         applied_id = int(applied.sequence)
