@@ -20,7 +20,13 @@ from typing import Final
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 #: (async source directory, generated sync directory), relative to the repository root.
-TREES: Final = (("tests/_async", "tests/_sync"),)
+TREES: Final = (
+    ("src/steadycache/_async", "src/steadycache/_sync"),
+    ("src/steadycache/stores/_async", "src/steadycache/stores/_sync"),
+    ("src/steadycache/stampede/_async", "src/steadycache/stampede/_sync"),
+    ("src/steadycache/invalidation/_async", "src/steadycache/invalidation/_sync"),
+    ("tests/_async", "tests/_sync"),
+)
 
 #: Word-bounded rewrite rules, applied in order to every line.
 RULES: Final = (
@@ -38,6 +44,9 @@ RULES: Final = (
     (r"__aexit__", "__exit__"),
     # Helpers written once beside the tests (tests/_async/processes.py) have sync twins too.
     (r"tests\._async", "tests._sync"),
+    # The library's async sources import each other from their _async packages.
+    (r"_async", "_sync"),
+    (r"async for", "for"),
 )
 _COMPILED: Final = [(re.compile(rf"(?:^|\b){pattern}(?:$|\b)"), repl) for pattern, repl in RULES]
 

@@ -57,7 +57,9 @@ from steadycache.policy import (
     WriteThrough,
 )
 from steadycache.stampede.warm import WarmReport
-from steadycache.stores.base import AsyncStore, Store, StoreStats
+from steadycache.stores._async.capabilities import AsyncStore
+from steadycache.stores._sync.capabilities import Store
+from steadycache.stores.base import StoreStats
 from steadycache.stores.memory import MemoryStore
 from steadycache.stores.redis_async import AsyncRedisBackend
 from steadycache.stores.redis_backend import RedisBackend

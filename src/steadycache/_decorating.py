@@ -9,7 +9,35 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from steadycache.errors import UsageError
 
 P = ParamSpec("P")
+T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+#: What each facade's ``cached`` decorates: a function, or a coroutine function.
+Decorated = Callable[P, T]
+AsyncDecorated = Callable[P, Coroutine[Any, Any, T]]
+
+
+def check_kind(function: Callable[..., Any]) -> None:
+    """``Cache.cached`` decorates sync functions only: fail at decoration, not on a call."""
+    if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+        raise UsageError(
+            f"Cache.cached cannot decorate async function "
+            f"{getattr(function, '__qualname__', function)!r}: use AsyncCache.cached"
+        )
+
+
+def check_kind_async(function: Callable[..., Any]) -> None:
+    """``AsyncCache.cached`` decorates ``async def`` functions only."""
+    if not inspect.iscoroutinefunction(function):
+        what = (
+            "an async generator function (its results cannot be cached)"
+            if inspect.isasyncgenfunction(function)
+            else "a sync function: use Cache.cached"
+        )
+        raise UsageError(
+            f"AsyncCache.cached cannot decorate "
+            f"{getattr(function, '__qualname__', function)!r}, {what}"
+        )
 
 
 class CachedFunction(Protocol[P, T_co]):

@@ -42,7 +42,7 @@ class StoreConformance:
         raise NotImplementedError
 
     async def release(self, store: AsyncStore) -> None:
-        await store.close()
+        await store.aclose()
 
     @pytest.fixture
     async def store(self, clock: ManualClock) -> AsyncIterator[AsyncStore]:

@@ -11,21 +11,9 @@ from steadycache.stores.tiered_async import AsyncTieredStore
 from tests.concurrency import AsyncRead
 
 
-class Process(AsyncCache):
-    """A cache standing for one process. It closes once its backplane listens: the asyncio
-    listener can miss its cancellation while it connects (Python 3.11's asyncio.wait_for
-    drops it, and redis-py sends every command through it), and then it never ends."""
-
-    async def aclose(self) -> None:
-        backend = self._redis
-        if backend is not None and backend._backplane is not None:
-            await backend._backplane.wait_subscribed(2.0)
-        await super().aclose()
-
-
 def cache_on(url: str, **backend: object) -> AsyncCache:
     """One simulated process: a cache with its own connections (and backplane) to ``url``."""
-    return Process(redis=AsyncRedisBackend(url, **backend))  # type: ignore[arg-type]
+    return AsyncCache(redis=AsyncRedisBackend(url, **backend))  # type: ignore[arg-type]
 
 
 def tiers_of(ns: AsyncNamespace) -> AsyncTieredStore:
@@ -40,15 +28,15 @@ async def subscribed(*caches: AsyncCache) -> None:
     from now on is missed."""
     for cache in caches:
         await cache.start()
-        assert cache._redis is not None
-        assert await cache._redis.backplane().wait_subscribed(2.0)
+        assert cache.backplane is not None
+        assert await cache.backplane.wait_subscribed(2.0)
 
 
 async def reconnected(cache: AsyncCache, timeout: float = 3.0) -> None:
     """Wait until the cache's backplane has come back after its server did: it flushes L1
     (a resync) once it listens again."""
-    assert cache._redis is not None
-    backplane = cache._redis.backplane()
+    backplane = cache.backplane
+    assert backplane is not None
 
     async def resynced() -> bool:
         return bool(backplane.resyncs >= 1)

@@ -78,9 +78,8 @@ async def test_killing_redis_under_load_degrades_then_recovers(redis_server: Red
     async with cache_on(redis_server.url, **FAST_FAILING) as cache:
         ns = cache.namespace("avail", shared_policy(l1_max_age=0.2))
         await cache.start()
-        backend = cache._redis
-        assert backend is not None
-        backplane = backend.backplane()
+        backplane = cache.backplane
+        assert backplane is not None
         assert await backplane.wait_subscribed(2.0)
         async with Load(ns) as load:
             await asyncio.sleep(0.3)
@@ -99,7 +98,7 @@ async def test_killing_redis_under_load_degrades_then_recovers(redis_server: Red
         assert backplane.disconnects >= 1
         assert backplane.resyncs >= 1
         await ns.set("after", 1)
-        stored = redis_key(backend.key_prefix, ns.stored_key("after"))
+        stored = redis_key("sc", ns.stored_key("after"))
         assert redis_server.execute("EXISTS", stored) == 1
 
 
@@ -158,7 +157,7 @@ async def test_cluster_primary_failover_under_load(redis_cluster: RedisClusterPr
         seen: list[str] = []
         while True:
             try:
-                await shared.set(stored, ns._core.make_entry(1))
+                await shared.set(stored, ns._state.make_entry(1))
                 if await shared.get(stored) is not None:
                     break
             except StoreError as error:  # still rediscovering the slots

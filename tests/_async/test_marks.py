@@ -13,7 +13,7 @@ from steadycache import Ttl
 from steadycache.policy import WriteThrough
 from tests._async.processes import cache_on, subscribed, tiers_of, wait_for
 from tests.concurrency import AsyncBackground, AsyncSignal, returning_async
-from tests.redis.helpers import cluster_url, maintenance_done_async, shared_policy
+from tests.redis.helpers import cluster_url, shared_policy
 from tests.redis_servers import RedisClusterProcesses
 
 
@@ -116,8 +116,7 @@ async def test_a_generation_lost_with_a_redis_restart_is_carried_forward(redis_u
         key_before = a.stored_key("k")
         with redis.Redis.from_url(redis_url) as client:
             client.flushdb()  # what a restart without persistence does
-        a._maintain(time.time() + 5)  # the maintenance pass re-reads the generation
-        await maintenance_done_async(first)
+        await a.maintain(time.time() + 5)  # the maintenance pass re-reads the generation
         assert a.stored_key("k") == key_before  # never goes backwards
         async with cache_on(redis_url) as second:
             b = second.namespace("rooms", shared_policy())

@@ -63,7 +63,7 @@ async def test_cold_key_is_left_to_expire(clock: ManualClock) -> None:
         )
         await ns.get_or_load("k", returning_async(1))
         clock.advance(20)  # never read again: cold
-        ns._maintain(clock.now)
+        await ns.maintain(clock.now)
         assert ns.stats().refresh_ahead == 0
         assert await ns.get("k") is None
 
@@ -81,7 +81,7 @@ async def test_key_first_written_with_set_is_refreshed_ahead(clock: ManualClock)
         clock.advance(10)
         assert await ns.get_or_load("k", returning_async("loaded")) == "batch"
         clock.advance(36)  # 46 s after the write: past 0.75 x 60 s
-        ns._maintain(clock.now)
+        await ns.maintain(clock.now)
         await cache.aclose()
         assert ns.stats().refresh_ahead == 1
         assert await ns.get("k") == "loaded"

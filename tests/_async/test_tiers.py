@@ -28,7 +28,7 @@ from tests.concurrency import (
     gather_async,
     returning_async,
 )
-from tests.redis.helpers import cluster_url, lease_held_async, shared_policy
+from tests.redis.helpers import cluster_url, shared_policy
 from tests.redis_servers import RedisClusterProcesses
 
 
@@ -253,7 +253,7 @@ async def test_a_lease_won_just_after_another_process_loaded_does_not_load_again
         load = returning_async("loaded by b", calls)
         assert await b._load_with_lease(stored, load, None, None, ()) == "loaded by a"
         assert calls == []
-        assert not await lease_held_async(tiers_of(b), stored)
+        assert not await tiers_of(b).lease_held(stored)
 
 
 async def test_hot_key_snapshot_in_redis_warms_another_process(redis_url: str) -> None:

@@ -12,21 +12,9 @@ from steadycache.stores.tiered import TieredStore
 from tests.concurrency import Read
 
 
-class Process(Cache):
-    """A cache standing for one process. It closes once its backplane listens: the asyncio
-    listener can miss its cancellation while it connects (Python 3.11's asyncio.wait_for
-    drops it, and redis-py sends every command through it), and then it never ends."""
-
-    def close(self) -> None:
-        backend = self._redis
-        if backend is not None and backend._backplane is not None:
-            backend._backplane.wait_subscribed(2.0)
-        super().close()
-
-
 def cache_on(url: str, **backend: object) -> Cache:
     """One simulated process: a cache with its own connections (and backplane) to ``url``."""
-    return Process(redis=RedisBackend(url, **backend))  # type: ignore[arg-type]
+    return Cache(redis=RedisBackend(url, **backend))  # type: ignore[arg-type]
 
 
 def tiers_of(ns: Namespace) -> TieredStore:
@@ -41,15 +29,15 @@ def subscribed(*caches: Cache) -> None:
     from now on is missed."""
     for cache in caches:
         cache.start()
-        assert cache._redis is not None
-        assert cache._redis.backplane().wait_subscribed(2.0)
+        assert cache.backplane is not None
+        assert cache.backplane.wait_subscribed(2.0)
 
 
 def reconnected(cache: Cache, timeout: float = 3.0) -> None:
     """Wait until the cache's backplane has come back after its server did: it flushes L1
     (a resync) once it listens again."""
-    assert cache._redis is not None
-    backplane = cache._redis.backplane()
+    backplane = cache.backplane
+    assert backplane is not None
 
     def resynced() -> bool:
         return bool(backplane.resyncs >= 1)

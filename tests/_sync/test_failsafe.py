@@ -77,9 +77,8 @@ def test_killing_redis_under_load_degrades_then_recovers(redis_server: RedisServ
     with cache_on(redis_server.url, **FAST_FAILING) as cache:
         ns = cache.namespace("avail", shared_policy(l1_max_age=0.2))
         cache.start()
-        backend = cache._redis
-        assert backend is not None
-        backplane = backend.backplane()
+        backplane = cache.backplane
+        assert backplane is not None
         assert backplane.wait_subscribed(2.0)
         with Load(ns) as load:
             time.sleep(0.3)
@@ -98,7 +97,7 @@ def test_killing_redis_under_load_degrades_then_recovers(redis_server: RedisServ
         assert backplane.disconnects >= 1
         assert backplane.resyncs >= 1
         ns.set("after", 1)
-        stored = redis_key(backend.key_prefix, ns.stored_key("after"))
+        stored = redis_key("sc", ns.stored_key("after"))
         assert redis_server.execute("EXISTS", stored) == 1
 
 
@@ -157,7 +156,7 @@ def test_cluster_primary_failover_under_load(redis_cluster: RedisClusterProcesse
         seen: list[str] = []
         while True:
             try:
-                shared.set(stored, ns._core.make_entry(1))
+                shared.set(stored, ns._state.make_entry(1))
                 if shared.get(stored) is not None:
                     break
             except StoreError as error:  # still rediscovering the slots

@@ -15,7 +15,7 @@ from steadycache import Ttl
 from steadycache.policy import WriteThrough
 from tests._sync.processes import cache_on, subscribed, tiers_of, wait_for
 from tests.concurrency import Background, Signal, returning
-from tests.redis.helpers import cluster_url, maintenance_done, shared_policy
+from tests.redis.helpers import cluster_url, shared_policy
 from tests.redis_servers import RedisClusterProcesses
 
 
@@ -118,8 +118,7 @@ def test_a_generation_lost_with_a_redis_restart_is_carried_forward(redis_url: st
         key_before = a.stored_key("k")
         with redis.Redis.from_url(redis_url) as client:
             client.flushdb()  # what a restart without persistence does
-        a._maintain(time.time() + 5)  # the maintenance pass re-reads the generation
-        maintenance_done(first)
+        a.maintain(time.time() + 5)  # the maintenance pass re-reads the generation
         assert a.stored_key("k") == key_before  # never goes backwards
         with cache_on(redis_url) as second:
             b = second.namespace("rooms", shared_policy())

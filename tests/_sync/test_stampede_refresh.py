@@ -64,7 +64,7 @@ def test_cold_key_is_left_to_expire(clock: ManualClock) -> None:
         )
         ns.get_or_load("k", returning(1))
         clock.advance(20)  # never read again: cold
-        ns._maintain(clock.now)
+        ns.maintain(clock.now)
         assert ns.stats().refresh_ahead == 0
         assert ns.get("k") is None
 
@@ -82,7 +82,7 @@ def test_key_first_written_with_set_is_refreshed_ahead(clock: ManualClock) -> No
         clock.advance(10)
         assert ns.get_or_load("k", returning("loaded")) == "batch"
         clock.advance(36)  # 46 s after the write: past 0.75 x 60 s
-        ns._maintain(clock.now)
+        ns.maintain(clock.now)
         cache.close()
         assert ns.stats().refresh_ahead == 1
         assert ns.get("k") == "loaded"

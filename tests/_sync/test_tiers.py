@@ -29,7 +29,7 @@ from tests.concurrency import (
     gather,
     returning,
 )
-from tests.redis.helpers import cluster_url, lease_held, shared_policy
+from tests.redis.helpers import cluster_url, shared_policy
 from tests.redis_servers import RedisClusterProcesses
 
 
@@ -254,7 +254,7 @@ def test_a_lease_won_just_after_another_process_loaded_does_not_load_again(
         load = returning("loaded by b", calls)
         assert b._load_with_lease(stored, load, None, None, ()) == "loaded by a"
         assert calls == []
-        assert not lease_held(tiers_of(b), stored)
+        assert not tiers_of(b).lease_held(stored)
 
 
 def test_hot_key_snapshot_in_redis_warms_another_process(redis_url: str) -> None:

@@ -511,8 +511,9 @@ def test_one_consumer_invalidation_reaches_every_process_l1(
         a = first.namespace("hotels", shared_hotels_policy())
         b = second.namespace("hotels", shared_hotels_policy())
         for cache in (first, second):
-            assert cache._redis is not None
-            assert cache._redis.backplane().wait_subscribed(2.0)
+            cache.start()
+            assert cache.backplane is not None
+            assert cache.backplane.wait_subscribed(2.0)
         bus = consumer(client, "web", EventRouter([a]))
         a.set(3, "old")
         assert b.get(3) == "old"

@@ -8,7 +8,7 @@ import pytest
 from steadycache import Cache, MemoryStore
 from steadycache.codecs import JsonCodec
 from steadycache.eviction import DEFAULT_POLICY, POLICIES
-from steadycache.stores.base import Store
+from steadycache.stores._sync.capabilities import Store
 from tests._sync.conformance import StoreConformance, make_entry
 from tests.conftest import ManualClock
 

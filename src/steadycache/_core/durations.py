@@ -1,12 +1,7 @@
-"""Durations: every public duration accepts seconds (int/float) or a ``timedelta``.
-
-``to_seconds`` normalises one once, at construction, naming the decision; it is the
-``duration`` validator of ``checks.py`` (bounded to ten years), under its historic name.
-"""
+"""Durations, as the pure core sees them: the policy package's validator, re-exported."""
 
 from __future__ import annotations
 
-from steadycache._core.checks import MAX_DURATION_SECONDS, Duration
-from steadycache._core.checks import duration as to_seconds
+from steadycache.policy.checks import MAX_DURATION_SECONDS, Duration, to_seconds
 
 __all__ = ["MAX_DURATION_SECONDS", "Duration", "to_seconds"]

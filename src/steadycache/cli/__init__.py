@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import typer
+from steadycache.cli.app import app
 
-app = typer.Typer(
-    name="steadycache",
-    help="steadycache: the ten caching decisions, explicit, measured and audited.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+__all__ = ["app", "main"]
 
 
 def _register_commands() -> None:

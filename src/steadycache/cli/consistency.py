@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from steadycache.cli import app
+from steadycache.cli.app import app
 from steadycache.demo.consistency import QUICK, ConsistencyConfig, run_consistency
 from steadycache.demo.consistency_report import as_json, render
 from steadycache.demo.redis_tier import RedisSetupError

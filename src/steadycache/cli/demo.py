@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from steadycache.cli import app
+from steadycache.cli.app import app
 from steadycache.demo import QUICK, SCENARIO_NAMES, DemoConfig, run_demo
 from steadycache.demo.redis_tier import RedisSetupError
 from steadycache.demo.report import print_json, render

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from steadycache.cli import app
 from steadycache.cli._sizing_common import data_note, load_for_cli
+from steadycache.cli.app import app
 
 
 @app.command()

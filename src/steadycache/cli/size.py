@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steadycache.cli import app
 from steadycache.cli._sizing_common import data_note, load_for_cli
+from steadycache.cli.app import app
 
 if TYPE_CHECKING:
     from steadycache.sizing.cost import CostEstimate

@@ -15,6 +15,7 @@ from steadycache.eviction.s3fifo import S3FIFOPolicy
 from steadycache.eviction.sieve import SievePolicy
 from steadycache.eviction.ttl import TTLPolicy
 from steadycache.eviction.wtinylfu import AdaptiveWTinyLFUPolicy, WTinyLFUPolicy
+from steadycache.policy.eviction import EVICTION_POLICIES
 
 __all__ = ["DEFAULT_POLICY", "POLICIES", "EvictionPolicy", "make_policy"]
 
@@ -32,6 +33,9 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
         AdaptiveWTinyLFUPolicy,
     )
 }
+
+# The policy package names the valid choices (it sits below this package): they must match.
+assert set(POLICIES) == set(EVICTION_POLICIES), "policy.EVICTION_POLICIES is out of date"
 
 #: Chosen from benchmarks/results/eviction_vs_libcachesim.md: the policy whose worst
 #: shortfall against the best policy, over every trace and cache size, is smallest

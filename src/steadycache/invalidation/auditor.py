@@ -37,8 +37,7 @@ from typing import Any, Literal, Protocol
 
 from steadycache._core.entry import Entry
 from steadycache.codecs import codec_for
-from steadycache.errors import ConfigurationError
-from steadycache.policy import Policy
+from steadycache.policy import Policy, checks
 
 logger = logging.getLogger("steadycache")
 
@@ -177,16 +176,14 @@ class StalenessAuditor:
         random: Callable[[], float] = random_module.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if isinstance(sample_rate, bool) or not 0.0 <= sample_rate <= 1.0:
-            raise ConfigurationError(
-                "invalidation", f"auditor sample_rate is a fraction in [0, 1], got {sample_rate!r}"
-            )
-        if grace < 0 or max_offenders < 1 or queue_size < 1:
-            raise ConfigurationError(
-                "invalidation",
-                "auditor needs grace >= 0, max_offenders >= 1 and queue_size >= 1, got "
-                f"{grace!r}, {max_offenders!r}, {queue_size!r}",
-            )
+        sample_rate = checks.fraction(
+            sample_rate, decision="invalidation", what="auditor sample_rate"
+        )
+        grace = checks.duration(
+            grace, decision="invalidation", what="auditor grace", allow_zero=True
+        )
+        checks.integer(max_offenders, decision="invalidation", what="auditor max_offenders")
+        checks.integer(queue_size, decision="invalidation", what="auditor queue_size")
         self.namespace = namespace
         self.source = source
         self.sample_rate = float(sample_rate)

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from steadycache.errors import ConfigurationError, SerializationError, StoreError, UsageError
+from steadycache.policy import checks
 
 if TYPE_CHECKING:
     import redis
@@ -203,8 +204,7 @@ class InvalidationBus:
             raise ConfigurationError(
                 "invalidation", f"the bus needs a service name, got {service!r}"
             )
-        if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1:
-            raise ConfigurationError("invalidation", f"bus maxlen must be >= 1, got {maxlen!r}")
+        checks.integer(maxlen, decision="invalidation", what="bus maxlen")
         # Typed Any: redis-py annotates replies as "Awaitable | Any" for both client flavours.
         self._client: Any = client
         self.service = service

@@ -1,29 +1,14 @@
-"""Warm-up: load keys before traffic arrives, bounded in concurrency, rate and time.
+"""Warm-up's bookkeeping: progress towards the goal, and the report.
 
-One loop for threads (``run_warm_up``) and one for asyncio (``run_warm_up_async``); both
-load through the namespace's own ``get_or_load``, so single-flight and the origin limiter
-apply, and both report progress to the cache's ``Readiness``.
+The warm-up itself (``run_warm_up`` / ``run_warm_up_async``) is in ``_async/warm.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import math
 import threading
-import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from steadycache.stampede.readiness import Readiness
-
-if TYPE_CHECKING:
-    from steadycache.async_namespace import AsyncNamespace
-    from steadycache.namespace import Namespace
-
-logger = logging.getLogger("steadycache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,119 +22,42 @@ class WarmReport:
     seconds: float
 
 
-def run_warm_up(
-    namespace: Namespace,
-    work: list[tuple[object, Any, Callable[[], Any]]],
-    *,
-    concurrency: int,
-    rate: float | None,
-    deadline: float,
-    target: float,
-    readiness: Readiness,
-) -> WarmReport:
-    started = time.monotonic()
-    stop_at = started + deadline
-    goal = max(1, math.ceil(target * len(work))) if work else 0
-    readiness.expect(goal)
-    loaded = failed = 0
-    counters = namespace._core.counters
-    lock = threading.Lock()
-    signalled = False
+class WarmProgress:
+    """Counts one warm-up's loads; tells ``Readiness`` once ``goal`` keys are warm."""
 
-    def one(key: object, scope: Any, loader: Callable[[], Any]) -> None:
-        nonlocal loaded, failed, signalled
-        if time.monotonic() >= stop_at:
-            return
-        try:
-            namespace.get_or_load(key, loader, scope=scope)
-        except Exception as exc:
-            logger.warning("warm-up load failed: namespace=%s error=%r", namespace.name, exc)
-            with lock:
-                failed += 1
-            return
-        readiness.progress()
-        with lock:
-            loaded += 1
-            counters.warmed += 1
-            if loaded >= goal and not signalled:
-                signalled = True
-                readiness.done()
+    def __init__(self, goal: int, readiness: Readiness) -> None:
+        self._goal = goal
+        self._readiness = readiness
+        self._lock = threading.Lock()
+        self._signalled = False
+        self.loaded_count = 0
+        self.failed_count = 0
+        readiness.expect(goal)
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="steadycache-warm") as pool:
-        for index, (key, scope, loader) in enumerate(work):
-            if rate is not None:
-                # Start times spaced 1/rate apart: a warm-up must not become its own stampede.
-                delay = started + index / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            if time.monotonic() >= stop_at:
-                break
-            pool.submit(one, key, scope, loader)
-    with lock:
-        if not signalled:
-            signalled = True
-            readiness.done()
-    elapsed = time.monotonic() - started
-    return WarmReport(
-        requested=len(work),
-        loaded=loaded,
-        failed=failed,
-        deadline_reached=elapsed >= deadline,
-        seconds=elapsed,
-    )
+    def loaded(self) -> None:
+        self._readiness.progress()
+        with self._lock:
+            self.loaded_count += 1
+            if self.loaded_count >= self._goal:
+                self._signal()
 
+    def failed(self) -> None:
+        with self._lock:
+            self.failed_count += 1
 
-async def run_warm_up_async(
-    namespace: AsyncNamespace,
-    work: list[tuple[object, Any, Callable[[], Awaitable[Any]]]],
-    *,
-    concurrency: int,
-    rate: float | None,
-    deadline: float,
-    target: float,
-    readiness: Readiness,
-) -> WarmReport:
-    started = time.monotonic()
-    goal = max(1, math.ceil(target * len(work))) if work else 0
-    readiness.expect(goal)
-    slots = asyncio.Semaphore(concurrency)
-    loaded = failed = 0
-    signalled = False
+    def _signal(self) -> None:
+        if not self._signalled:
+            self._signalled = True
+            self._readiness.done()
 
-    async def one(
-        index: int, key: object, scope: Any, loader: Callable[[], Awaitable[Any]]
-    ) -> None:
-        nonlocal loaded, failed, signalled
-        if rate is not None:
-            # Start times spaced 1/rate apart: a warm-up must not become its own stampede.
-            await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
-        async with slots:
-            try:
-                await namespace.get_or_load(key, loader, scope=scope)
-            except Exception as exc:
-                logger.warning("warm-up load failed: namespace=%s error=%r", namespace.name, exc)
-                failed += 1
-                return
-        readiness.progress()
-        loaded += 1
-        namespace._core.counters.warmed += 1
-        if loaded >= goal and not signalled:
-            signalled = True
-            readiness.done()
-
-    tasks = [asyncio.ensure_future(one(i, *item)) for i, item in enumerate(work)]
-    if tasks:
-        _, pending = await asyncio.wait(tasks, timeout=deadline)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    if not signalled:
-        readiness.done()
-    elapsed = time.monotonic() - started
-    return WarmReport(
-        requested=len(work),
-        loaded=loaded,
-        failed=failed,
-        deadline_reached=elapsed >= deadline,
-        seconds=elapsed,
-    )
+    def report(self, requested: int, deadline: float, seconds: float) -> WarmReport:
+        """The warm-up is over (done or out of time): readiness is told either way."""
+        with self._lock:
+            self._signal()
+            return WarmReport(
+                requested=requested,
+                loaded=self.loaded_count,
+                failed=self.failed_count,
+                deadline_reached=seconds >= deadline,
+                seconds=seconds,
+            )

@@ -2,18 +2,16 @@
 
 Stores hold ``Entry`` objects under fully built string keys. They decide nothing about
 freshness (the pure core does); they only drop entries past ``stale_until``, which can
-never be served. Optional capabilities (locks, tags, pub/sub) arrive as separate
-protocols, checked when a namespace is configured.
+never be served. The contract and the optional capabilities (leases, marks, documents, two
+tiers) are protocols in ``stores/_async/capabilities.py`` (``Store``, ``LeaseStore``... in
+the generated ``_sync`` twin), checked once when a namespace is assembled.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
-from steadycache._core.entry import Entry
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,61 +35,6 @@ class StoreStats:
     server_wide: tuple[str, ...] = ()
 
 
-@runtime_checkable
-class Store(Protocol):
-    """A synchronous store."""
-
-    #: Calls are in-memory and non-blocking, so an event loop may call them directly.
-    in_process: bool
-    tier: str
-
-    def get(self, key: str, now: float | None = None) -> Entry | None:
-        """The entry, unless absent or dead. ``now``: the caller's reading of the clock."""
-        ...
-
-    def get_many(self, keys: Sequence[str]) -> list[Entry | None]: ...
-
-    def set(self, key: str, entry: Entry) -> None: ...
-
-    def set_many(self, items: Mapping[str, Entry]) -> None: ...
-
-    def delete(self, key: str) -> bool: ...
-
-    def delete_many(self, keys: Sequence[str]) -> int: ...
-
-    def clear(self) -> None: ...
-
-    def stats(self) -> StoreStats: ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class AsyncStore(Protocol):
-    """An asynchronous store (network backends)."""
-
-    in_process: bool
-    tier: str
-
-    async def get(self, key: str) -> Entry | None: ...
-
-    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]: ...
-
-    async def set(self, key: str, entry: Entry) -> None: ...
-
-    async def set_many(self, items: Mapping[str, Entry]) -> None: ...
-
-    async def delete(self, key: str) -> bool: ...
-
-    async def delete_many(self, keys: Sequence[str]) -> int: ...
-
-    async def clear(self) -> None: ...
-
-    def stats(self) -> StoreStats: ...
-
-    async def close(self) -> None: ...
-
-
 class WriteOutcome(enum.IntEnum):
     """What a versioned (and possibly leased) write to a shared store did."""
 
@@ -102,20 +45,7 @@ class WriteOutcome(enum.IntEnum):
     LEASE_LOST = -1
 
 
-@runtime_checkable
-class LeaseStore(Protocol):
-    """The lease capability of a shared store (fleet-wide single-flight)."""
+class MarkListener(Protocol):
+    """Learns invalidation counters other processes moved (a namespace's state)."""
 
-    def acquire_lease(self, key: str, ttl: float) -> str | None: ...
-
-    def claim_lease(self, key: str, ttl: float) -> tuple[str | None, float]: ...
-
-    def renew_lease(self, key: str, token: str, ttl: float) -> bool: ...
-
-    def release_lease(self, key: str, token: str) -> None: ...
-
-    def set_leased(self, key: str, entry: Entry, token: str) -> bool: ...
-
-    def write_leased(self, key: str, entry: Entry, token: str) -> WriteOutcome: ...
-
-    def get_shared(self, key: str) -> Entry | None: ...
+    def learn_mark(self, field: str, value: int) -> None: ...

@@ -1,5 +1,5 @@
-"""Validators for decision values: each returns the normalised value or raises
-``ConfigurationError`` naming the decision and the field.
+"""Validators for decision values, written once: each returns the normalised value or
+raises ``ConfigurationError`` naming the decision and the field.
 
 A wrong *type* is a configuration mistake like a wrong value, so it gets the same error
 (never a bare ``TypeError`` from comparing a string with a number). ``bool`` is refused
@@ -120,3 +120,7 @@ def text(value: object, *, decision: str, what: str, optional: bool = False) -> 
         kind = "a non-empty str or None" if optional else "a non-empty str"
         raise ConfigurationError(decision, f"{what} must be {kind}, got {value!r}")
     return value
+
+
+#: Every public duration accepts seconds or a timedelta, normalised once by this.
+to_seconds = duration

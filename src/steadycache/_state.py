@@ -1,17 +1,19 @@
-"""What the sync and async namespaces share: keys, entries, decisions and counters.
+"""A namespace's state and decisions: everything of a read or a write that does no I/O.
 
-Everything here is free of waiting: the sync ``Namespace`` and the async
-``AsyncNamespace`` add only how they wait (threads or the event loop) and how they run a
-background refresh. Neither duplicates a decision.
+Keys, entries, freshness decisions, counters, invalidation marks, the refresh-ahead
+schedule, hot keys, write-pattern checks and the maintenance work that is due. The I/O
+around it is the namespace itself (``_async/namespace.py``, and the sync one generated from
+it); nothing here waits, so both flavours share every decision.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
-import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, TypeVar
 
 from steadycache._core.durations import Duration, to_seconds
 from steadycache._core.entry import Entry
@@ -27,23 +29,28 @@ from steadycache._core.freshness import (
     decide,
     lifetimes,
 )
-from steadycache._core.keys import KeyBuilder, check_tags
+from steadycache._core.keys import KeyBuilder, check_tag, check_tags
 from steadycache._core.marks import GENERATION_FIELD, TAG_FIELD_PREFIX, LoadBasis, Marks
+from steadycache._signals import ttl_seconds
 from steadycache.codecs import Codec, codec_for
-from steadycache.errors import ConfigurationError, ValueTooLargeError
+from steadycache.errors import ConfigurationError, UsageError, ValueTooLargeError
 from steadycache.observability.stats import (
     NamespaceCounters,
     NamespaceStats,
     RollingRatio,
     snapshot,
 )
-from steadycache.policy import Policy, Sensitivity, SharedTiers
+from steadycache.policy import (
+    HotKeyWarmUp,
+    Policy,
+    Sensitivity,
+    SharedTiers,
+    WriteBehind,
+    WriteThrough,
+)
+from steadycache.stampede.hot_keys import HotKeyTracker, encode_snapshot
+from steadycache.stampede.refresh_ahead import RefreshSchedule
 from steadycache.stores.base import StoreStats, WriteOutcome
-
-if TYPE_CHECKING:
-    from steadycache.stores.base import AsyncStore, Store
-    from steadycache.stores.redis_async import AsyncRedisBackend
-    from steadycache.stores.redis_backend import RedisBackend
 
 logger = logging.getLogger("steadycache")
 
@@ -60,8 +67,9 @@ ENTRY_OVERHEAD_BYTES: Final = 64
 _REFRESH_BACKOFF_BASE: Final = 0.25
 _REFRESH_BACKOFF_CAP: Final = 30.0
 _REFRESH_BACKOFF_KEYS: Final = 10_000
-# How far an injected clock may be from wall time when entries go to a shared server.
-_MAX_CLOCK_SKEW: Final = 300.0
+#: How often a namespace with a shared tier re-reads its generation (maintenance).
+MARKS_REFRESH_INTERVAL: Final = 1.0
+LoaderT = TypeVar("LoaderT", bound=Callable[[], Any])
 
 
 class TraceSink(Protocol):
@@ -70,8 +78,8 @@ class TraceSink(Protocol):
     def record(self, namespace: str, key: str, value_size: int, hit: bool) -> None: ...
 
 
-class NamespaceCore:
-    """Shared state and pure steps of one namespace."""
+class NamespaceState:
+    """One namespace's state, and every step of its reads and writes that does not wait."""
 
     def __init__(
         self,
@@ -121,6 +129,28 @@ class NamespaceCore:
         self._staleness_bound = (
             sensitivity.max_staleness if sensitivity.level is Sensitivity.TRANSACTIONAL else None
         )
+        refresh_ahead = policy.stampede.refresh_ahead
+        #: Hot keys and their refresh times (refresh-ahead), or None.
+        self.schedule = (
+            RefreshSchedule(
+                refresh_ahead,
+                policy.invalidation.ttl.seconds,
+                policy.eviction.max_entries or 100_000,
+            )
+            if refresh_ahead is not None
+            else None
+        )
+        warm_up = policy.warm_up
+        self.warm_up = warm_up if isinstance(warm_up, HotKeyWarmUp) else None
+        self.tracker = HotKeyTracker(self.warm_up.top_k) if self.warm_up is not None else None
+        #: Whether read-through reads must be noted (one test on the read path).
+        self.watches_reads = self.tracker is not None or self.schedule is not None
+        self._next_snapshot = (
+            clock() + self.warm_up.snapshot_interval if self.warm_up is not None else math.inf
+        )
+        #: Whether the invalidation marks live in a shared tier (then they are re-read).
+        self.shared_marks = False
+        self._next_marks_refresh = clock() + MARKS_REFRESH_INTERVAL
 
     # --- call arguments -------------------------------------------------------------------
 
@@ -346,113 +376,206 @@ class NamespaceCore:
         """Whether concurrent loads of one key share one loader call."""
         return self._stampede.single_flight is not None
 
+    # --- invalidation marks: the bookkeeping around the shared tier's reads --------------
 
-def store_for(policy: Policy, clock: Clock) -> Store:
-    """The namespace's own in-process store, shaped by its eviction decision."""
-    from steadycache.stores.memory import MemoryStore
+    def unconfirmed(self, tags: Sequence[str]) -> list[str]:
+        """The tags whose counters must be read from the shared tier before they are used."""
+        if not self.shared_marks or not tags:
+            return []
+        return self.marks.unconfirmed(tags, self.clock())
 
-    eviction = policy.eviction
-    return MemoryStore(
-        max_entries=eviction.max_entries,
-        max_bytes=eviction.max_bytes,
-        policy=eviction.policy,
-        clock=clock,
-    )
+    def tags_read(self, tags: list[str], counters: list[int]) -> None:
+        """Counters just read from the shared tier."""
+        self.marks.learn(dict(zip(tags, counters, strict=True)), self.clock())
 
+    def marks_unreadable(self, what: str, error: Exception) -> None:
+        """Served on what this process knows: counted and logged, as every fallback is."""
+        self.counters.store_errors += 1
+        logger.warning("namespace %s: %s not read: %s", self.name, what, error)
 
-def journal_for(name: str, policy: Policy, redis: RedisBackend | None) -> Any:
-    """The write-behind journal of a ``WriteBehind`` namespace (durability checked here)."""
-    from steadycache.policy import WriteBehind
-    from steadycache.write_behind import RedisStreamJournal, SqliteJournal
+    def tag_floor(self, tag: str) -> int:
+        """Validate ``tag``; its counter as known here (the shared bump's floor)."""
+        check_tag(tag)
+        return self.marks.counters((tag,))[0]
 
-    pattern = policy.pattern
-    assert isinstance(pattern, WriteBehind)
-    if pattern.journal == "sqlite":
-        assert pattern.sqlite_path is not None
-        return SqliteJournal(pattern.sqlite_path)
-    if redis is None:
-        raise ConfigurationError(
-            "pattern",
-            f"namespace {name!r} journals writes in Redis but this cache has no Redis: "
-            "Cache(redis=RedisBackend('redis://...')), or WriteBehind(journal='sqlite', ...)",
+    def tag_bumped(self, tag: str, counter: int | None) -> int:
+        """Record a tag invalidation: ``counter`` from the shared tier, or None (in-process)."""
+        if counter is None:
+            counter = self.marks.bump(tag, self.clock())
+        else:
+            self.marks.learn({tag: counter}, self.clock())
+        self.counters.tag_invalidations += 1
+        return counter
+
+    # --- write patterns: the decisions made before any I/O --------------------------------
+
+    def write_pattern(self, writer: object) -> WriteThrough | WriteBehind:
+        """The namespace's write pattern, or ``UsageError`` when ``write()`` cannot run."""
+        pattern = self.policy.pattern
+        if isinstance(pattern, WriteThrough):
+            if writer is None:
+                raise UsageError(
+                    f"namespace {self.name!r} is write-through: write() needs writer=, the "
+                    "callable that writes the source of truth"
+                )
+            return pattern
+        if isinstance(pattern, WriteBehind):
+            if writer is not None:
+                raise UsageError(
+                    f"namespace {self.name!r} is write-behind: its writer is the Flusher's, "
+                    "not write()'s"
+                )
+            return pattern
+        raise UsageError(
+            f"namespace {self.name!r} uses the {pattern.name} pattern: write() needs "
+            "pattern=WriteThrough() or WriteBehind(...); use set()/delete() for cache-aside"
         )
-    consistency = policy.consistency
-    # One hash tag for the stream and its companions: one cluster slot for the scripts.
-    stream = pattern.stream or f"{redis.key_prefix}:wb:{{{name}}}"
-    return RedisStreamJournal(
-        redis.client,
-        stream,
-        accept_loss=pattern.accept_loss,
-        wait_replicas=consistency.wait_replicas if isinstance(consistency, SharedTiers) else 0,
-    )
 
-
-def check_wall_clock(name: str, clock: Clock) -> None:
-    """A shared tier expires entries by the server's wall clock (``PXAT stale_until``) and
-    orders versions by time across processes: the cache's clock must be wall time."""
-    skew = abs(clock() - time.time())
-    if skew > _MAX_CLOCK_SKEW:
-        raise ConfigurationError(
-            "consistency",
-            f"namespace {name!r} uses SharedTiers but the cache's clock is {skew:.0f}s away from "
-            "wall time; Redis would expire entries at the wrong moment. Use a wall clock "
-            "(time.time) for caches with shared tiers",
+    def writer_failed(self, stored: str) -> None:
+        self.counters.write_errors += 1
+        logger.warning(
+            "writer failed, cache left as it was: namespace=%s key=%s", self.name, stored
         )
 
+    def journal_refused(self, stored: str) -> None:
+        self.counters.write_errors += 1
+        logger.warning(
+            "write-behind journal refused a write (not acknowledged): namespace=%s key=%s",
+            self.name,
+            stored,
+        )
 
-def shared_store_for(name: str, policy: Policy, backend: RedisBackend, clock: Clock) -> Store:
-    """The namespace's two tiers: its own L1 and the shared Redis L2, with the backplane."""
-    check_wall_clock(name, clock)
-    from steadycache.policy import SharedTiers
-    from steadycache.stores.redis import RedisStore
-    from steadycache.stores.tiered import TieredStore
+    def journaled(self) -> None:
+        self.counters.journaled += 1
+        self.counters.writes += 1
 
-    consistency = policy.consistency
-    assert isinstance(consistency, SharedTiers)
-    shared = RedisStore(
-        backend,
-        codec_for(policy.security.codec),
-        namespace=name,
-        wait_replicas=consistency.wait_replicas,
-        wait_timeout=consistency.wait_timeout,
-    )
-    local = store_for(policy, clock)
-    return TieredStore(
-        name,
-        local,  # type: ignore[arg-type]
-        shared,
-        backend.backplane(),
-        l1_max_age=consistency.l1_max_age,
-        raise_store_errors=consistency.on_store_error == "raise",
-        clock=clock,
-    )
+    def cache_write_failed(self, error: Exception) -> None:
+        self.counters.store_errors += 1
+        logger.warning(
+            "write-behind: journaled but not cached (reads may see the source's older value "
+            "until it is flushed): namespace=%s error=%s",
+            self.name,
+            error,
+        )
+
+    # --- reads noted for refresh-ahead and hot keys ----------------------------------------
+
+    def note_read(
+        self,
+        stored: str,
+        key: object,
+        scope: Scope,
+        loader: Callable[[], Any],
+        ttl: Duration | None,
+        tags: tuple[str, ...],
+        entry: Entry | None,
+    ) -> None:
+        """Feed a read-through read to hot-key tracking and refresh-ahead."""
+        if self.tracker is not None:
+            self.tracker.touch(stored, key, scope)
+        if self.schedule is not None:
+            self.schedule.read(
+                stored,
+                loader,
+                ttl_seconds(ttl),
+                tags,
+                self.clock(),
+                None if entry is None else (entry.stored_at, entry.fresh_until),
+            )
+
+    def loaded(self, stored: str, entry: Entry) -> None:
+        """A load stored ``entry``: count it, and schedule its next refresh."""
+        self.counters.sets += 1
+        if self.schedule is not None:
+            self.schedule.loaded(stored, entry.stored_at, entry.fresh_until)
+
+    def fresher_than(self, current: Entry | None, seen_stored_at: float) -> bool:
+        """Whether ``current`` is a fresh value written after the one this process decided
+        on: then another caller has just loaded it, and loading again would double the
+        origin's work."""
+        return (
+            current is not None
+            and current.stored_at > seen_stored_at
+            and current.fresh_until > self.clock()
+            and (not current.tags or self.marks.current(current))
+        )
+
+    # --- maintenance as data ---------------------------------------------------------------
+
+    def due(self, now: float) -> list[Due]:
+        """What a maintenance pass at ``now`` must do, in order (the facade does it)."""
+        work: list[Due] = []
+        if self.schedule is not None:
+            for stored, tracked in self.schedule.due(now):
+                self.counters.refresh_ahead += 1
+                work.append(
+                    Refresh(stored, tracked.loader, tracked.ttl, tracked.tags, tracked.stored_at)
+                )
+        if self.warm_up is not None and now >= self._next_snapshot:
+            self._next_snapshot = now + self.warm_up.snapshot_interval
+            work.append(SNAPSHOT)
+        if self.shared_marks and now >= self._next_marks_refresh:
+            # A generation bump whose backplane message was lost is learnt here.
+            self._next_marks_refresh = now + MARKS_REFRESH_INTERVAL
+            work.append(REREAD_GENERATION)
+        return work
+
+    # --- hot keys and warm-up ---------------------------------------------------------------
+
+    def hot_keys(self, n: int | None = None) -> list[tuple[Any, Any, int]]:
+        """The hottest keys read through ``get_or_load``: ``(key, scope, estimated reads)``."""
+        if self.tracker is None:
+            raise UsageError(
+                f"namespace {self.name!r} tracks no hot keys: set warm_up=HotKeyWarmUp(...)"
+            )
+        return self.tracker.top(n)
+
+    def snapshot_document(self) -> tuple[str, int] | None:
+        """The hot keys as a snapshot document and how many, or None when not tracked."""
+        if self.tracker is None:
+            return None
+        hot = self.tracker.top()
+        return encode_snapshot(self.name, hot), len(hot)
+
+    def warm_plan(
+        self,
+        items: Iterable[tuple[object, LoaderT]] | None,
+        loader_for: Callable[[object, Any], LoaderT] | None,
+        snapshot: list[tuple[Any, Any]] | None,
+    ) -> tuple[HotKeyWarmUp, list[tuple[object, Any, LoaderT]]]:
+        """The warm-up settings and ``(key, scope, loader)`` work: given, or the snapshot's."""
+        settings = self.warm_up or HotKeyWarmUp()
+        if items is not None:
+            return settings, [(key, None, loader) for key, loader in items]
+        if loader_for is None or snapshot is None:
+            raise UsageError(
+                "warm() needs items, or loader_for and a hot-key snapshot "
+                "(HotKeyWarmUp with a snapshot_path, or with SharedTiers)"
+            )
+        return settings, [(key, scope, loader_for(key, scope)) for key, scope in snapshot]
 
 
-def async_shared_store_for(
-    name: str, policy: Policy, backend: AsyncRedisBackend, clock: Clock
-) -> AsyncStore:
-    """The asyncio two tiers: the namespace's L1 and the shared L2 (see ``shared_store_for``)."""
-    check_wall_clock(name, clock)
-    from steadycache.policy import SharedTiers
-    from steadycache.stores.redis_async import AsyncRedisStore
-    from steadycache.stores.tiered_async import AsyncTieredStore
+# --- maintenance work ---------------------------------------------------------------------
 
-    consistency = policy.consistency
-    assert isinstance(consistency, SharedTiers)
-    shared = AsyncRedisStore(
-        backend,
-        codec_for(policy.security.codec),
-        namespace=name,
-        wait_replicas=consistency.wait_replicas,
-        wait_timeout=consistency.wait_timeout,
-    )
-    return AsyncTieredStore(
-        name,
-        store_for(policy, clock),  # type: ignore[arg-type]
-        shared,
-        backend,
-        l1_max_age=consistency.l1_max_age,
-        accept_noeviction=policy.eviction.accept_redis_noeviction,
-        raise_store_errors=consistency.on_store_error == "raise",
-        clock=clock,
-    )
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Reload a hot key in the background (refresh-ahead)."""
+
+    stored: str
+    loader: Callable[[], Any]
+    ttl: float | None
+    tags: tuple[str, ...]
+    seen_stored_at: float
+
+
+class _Chore(enum.Enum):
+    SNAPSHOT = "snapshot"
+    REREAD_GENERATION = "reread generation"
+
+
+#: Write the periodic hot-key snapshot.
+SNAPSHOT: Final = _Chore.SNAPSHOT
+#: Re-read the shared generation (a bump whose backplane message was lost).
+REREAD_GENERATION: Final = _Chore.REREAD_GENERATION
+Due = Refresh | _Chore

@@ -1,17 +1,16 @@
 """Decision 3, stampede protection: the value objects a ``Stampede`` is made of.
 
-Kept apart from ``policy.py`` (which re-exports every name) because this decision has the
-most parts: single-flight, early refresh, stale windows, refresh-ahead, loader timeouts
-and the origin limit.
+Single-flight, early refresh, stale windows, refresh-ahead, loader timeouts and the origin
+limit; ``steadycache.stampede`` holds the machinery that carries them out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from steadycache._core import checks
-from steadycache._core.durations import Duration, to_seconds
 from steadycache.errors import ConfigurationError
+from steadycache.policy import checks
+from steadycache.policy.checks import Duration, to_seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
