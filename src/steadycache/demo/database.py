@@ -3,9 +3,11 @@
 SQLite in a temporary directory by default (no server), PostgreSQL when given a URL. Worker
 processes of a fleet run attach to the same database with their own pool. Both
 sit behind the same SQLAlchemy ``QueuePool`` as the incident's service: 10 connections,
-no overflow, 1 s to get one. Every query is counted and gauged by the scenario's
-``Recorder``, and a checkout that times out is counted as a pool timeout before the error
-reaches the request, so the numbers come from the real pool, not from a model of it.
+no overflow, 1 s to get one, and each query holds its connection for at least 50 ms (a
+database under load), so how many requests the pool serves in time is a count. Every
+query is counted and gauged by the scenario's ``Recorder``, and a checkout that times out
+is counted as a pool timeout before the error reaches the request, so the numbers come
+from the real pool, not from a model of it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from steadycache.demo.metrics import Recorder
 
 POOL_SIZE = 10
 POOL_TIMEOUT = 1.0
+#: How long one availability query keeps its connection, at least: the incident's database
+#: was under load, and a fixed hold makes the pool's capacity a count, not this machine's
+#: speed. 10 connections x 1 s timeout / 50 ms = 200 queries get a connection in time, and
+#: a hot key stays unset for 50 ms after its first miss, longer than a 500-request spike
+#: takes to arrive (see ``traffic.Burst``): its 500 misses overflow the pool anywhere.
+QUERY_HOLD = 0.05
 #: On PostgreSQL the demo works in a schema of its own, named per run so that two demos (or
 #: two test runs) on one server never drop each other's tables.
 _PG_SCHEMA_PREFIX = "steadycache_demo_"
@@ -151,8 +159,11 @@ class BookingDatabase:
             raise
         with conn:
             recorder.query_started()
+            started = time.perf_counter()
             try:
                 row = conn.execute(self._query, {"workshop_id": workshop_id}).one()
+                # The rest of the hold, connection still checked out (as pg_sleep would).
+                time.sleep(max(0.0, QUERY_HOLD - (time.perf_counter() - started)))
             finally:
                 recorder.query_finished()
         return {

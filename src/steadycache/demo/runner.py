@@ -116,6 +116,8 @@ def _run_expiry(
             seed=config.seed,
             recorder=recorder,
             stop=stop,
+            clock=clock,
+            until=burst_at - config.burst_delay,
         )
         steady.start()
         clock.sleep_until(burst_at)

@@ -143,7 +143,9 @@ class _Worker:
             )
             try:
                 ns = cache.namespace("availability", shared_policy(self.scenario.policy()))
-                backend.backplane().wait_subscribed(_SUBSCRIBE_TIMEOUT)
+                cache.start()
+                assert cache.backplane is not None
+                cache.backplane.wait_subscribed(_SUBSCRIBE_TIMEOUT)
                 if self.scenario.cold:
                     outcome = self._cold(ns, cache, clock)
                 else:
@@ -183,6 +185,8 @@ class _Worker:
             seed=config.seed + 100 * plan.index,
             recorder=self.recorder,
             stop=stop,
+            clock=clock,
+            until=burst_at - config.burst_delay,
         )
         steady.start()
         clock.sleep_until(burst_at)
