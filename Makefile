@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint generated typecheck unit fuzz unasync bench readme clean
+.PHONY: demo test lint generated typecheck docs unit fuzz unasync bench readme clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "steadycache needs Python 3.11+"'
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/steadycache demo
 
-test: lint generated typecheck unit
+test: lint generated typecheck docs unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -34,6 +34,11 @@ unasync: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The docs site must build without a warning (broken links, pages missing from the nav);
+# tests/test_docs_examples.py runs every example in it and in the README.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 unit: $(STAMP)
 	$(BIN)/pytest

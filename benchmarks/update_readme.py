@@ -1,7 +1,8 @@
-"""Copy benchmark results into the README, between ``<!-- bench:NAME -->`` markers.
+"""Copy benchmark results into the README and docs, between ``<!-- bench:NAME -->`` markers.
 
 Each ``benchmarks/results/NAME.md`` is written by its benchmark script; this script only
-pastes it, so every number in the README came from a run of a script in this repository.
+pastes it, so every number in the README and docs came from a run of a script in this
+repository.
 Run: ``.venv/bin/python benchmarks/update_readme.py`` (``make readme``).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w-]+) -->\n)(.*?)(<!-- /bench:(?P=name) -->)", re.S)
 
 
@@ -44,8 +46,11 @@ def fill(readme: str) -> tuple[str, list[str]]:
 
 
 def main() -> int:
-    updated, missing = fill(README.read_text())
-    README.write_text(updated)
+    missing: list[str] = []
+    for page in (README, *sorted(DOCS.rglob("*.md"))):
+        updated, absent = fill(page.read_text())
+        page.write_text(updated)
+        missing += absent
     for name in missing:
         print(f"no result yet for {name}: run its benchmark script first", file=sys.stderr)
     return 0

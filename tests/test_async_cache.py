@@ -7,6 +7,9 @@ Everything both facades do is in tests/_async/test_facade.py.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+
 import pytest
 
 from steadycache import AsyncCache, UsageError
@@ -27,3 +30,15 @@ async def test_sync_loader_given_to_async_namespace_is_a_usage_error(clock: Manu
     async with AsyncCache(clock=clock) as cache:
         with pytest.raises(UsageError, match="async loader"):
             await cache.namespace("x").get_or_load("k", lambda: 1)  # type: ignore[arg-type, return-value]
+
+
+async def test_what_cached_returns_is_seen_as_a_coroutine_function(clock: ManualClock) -> None:
+    # Frameworks (Starlette, asgiref for Django) ask before they decide to await a call.
+    async with AsyncCache(clock=clock) as cache:
+
+        @cache.cached
+        async def price(sku: str) -> int:
+            return len(sku)
+
+        assert inspect.iscoroutinefunction(price) or asyncio.iscoroutinefunction(price)
+        assert await price("abc") == 3

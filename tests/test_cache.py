@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from steadycache import Cache, UsageError
+from steadycache import AsyncCache, Cache, UsageError
 
 
 def test_cached_decorator_rejects_async_functions(cache: Cache) -> None:
@@ -18,3 +18,14 @@ def test_cached_decorator_rejects_async_functions(cache: Cache) -> None:
 
     with pytest.raises(UsageError, match=r"AsyncCache\.cached"):
         cache.cached("a")(fetch)
+
+
+async def test_cached_decorator_rejects_what_async_cache_cached(cache: Cache) -> None:
+    async with AsyncCache() as other:
+
+        @other.cached
+        async def fetch(x: int) -> int:
+            return x
+
+        with pytest.raises(UsageError, match=r"AsyncCache\.cached"):
+            cache.cached("b")(fetch)

@@ -185,3 +185,48 @@ def test_policy_is_frozen() -> None:
     policy = Policy()
     with pytest.raises(AttributeError):
         policy.pattern = ReadThrough()  # type: ignore[misc]
+
+
+# --- the ttl= shorthand -----------------------------------------------------------------------
+
+
+def test_ttl_is_shorthand_for_choosing_invalidation() -> None:
+    policy = Policy(ttl=60)
+    assert policy == Policy(invalidation=Ttl(60))  # the same decisions, the same explicit set
+    assert policy.invalidation == Invalidation(ttl=Ttl(60))
+    assert policy.explicit == {"invalidation"}
+    assert Policy(ttl=timedelta(minutes=2)).invalidation.ttl.seconds == 120
+    assert Policy(ttl=Ttl(30, jitter=0)).invalidation.ttl == Ttl(30, jitter=0)
+    with pytest.raises(ConfigurationError, match="Ttl seconds") as caught:
+        Policy(ttl=-1)
+    assert caught.value.decision == "invalidation"
+
+
+def test_ttl_and_invalidation_together_are_refused_naming_the_decision() -> None:
+    with pytest.raises(ConfigurationError, match="not both") as caught:
+        Policy(ttl=60, invalidation=Ttl(30))
+    assert caught.value.decision == "invalidation"
+
+
+def test_replace_takes_the_ttl_shorthand_too() -> None:
+    policy = Policy(pattern=ReadThrough(), invalidation=Ttl(5)).replace(ttl=9)
+    assert policy.invalidation.ttl.seconds == 9
+    assert policy.explicit == {"pattern", "invalidation"}
+    with pytest.raises(ConfigurationError, match="not both"):
+        Policy().replace(ttl=9, invalidation=Ttl(5))
+
+
+# --- cache-aside chosen on purpose ------------------------------------------------------------
+
+
+def test_cache_aside_chosen_on_purpose_refuses_what_needs_the_cache_to_load() -> None:
+    refresh = Stampede(refresh_ahead=RefreshAhead(at=0.75))
+    with pytest.raises(ConfigurationError, match="refresh ahead") as caught:
+        Policy(pattern=CacheAside(), stampede=refresh)
+    assert caught.value.decision == "pattern"
+    with pytest.raises(ConfigurationError, match="HotKeyWarmUp") as caught:
+        Policy(pattern=CacheAside(), warm_up=HotKeyWarmUp(snapshot_path="hot.json"))
+    assert caught.value.decision == "pattern"
+    # With the pattern left at its default, or read-through, both are fine.
+    Policy(stampede=refresh, warm_up=HotKeyWarmUp(snapshot_path="hot.json"))
+    Policy(pattern=ReadThrough(), stampede=refresh)

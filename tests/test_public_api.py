@@ -14,6 +14,7 @@ EXPECTED = {
     "Cache",
     "CacheAside",
     "CacheError",
+    "CacheStats",
     "ConfigurationError",
     "EarlyRefresh",
     "Entry",

@@ -26,7 +26,7 @@ from steadycache.errors import (
     ValueTooLargeError,
 )
 from steadycache.namespace import Namespace
-from steadycache.observability.stats import NamespaceStats
+from steadycache.observability.stats import CacheStats, NamespaceStats
 from steadycache.policy import (
     CacheAside,
     EarlyRefresh,
@@ -74,6 +74,7 @@ __all__ = [
     "Cache",
     "CacheAside",
     "CacheError",
+    "CacheStats",
     "ConfigurationError",
     "EarlyRefresh",
     "Entry",

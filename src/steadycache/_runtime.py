@@ -11,7 +11,9 @@ same names and signatures:
 - ``Runtime`` / ``AsyncRuntime``: the clock, background work (``spawn``), ``sleep``,
   running blocking code (``to_thread``), calling a loader with soft and hard timeouts,
   long-running services (the maintenance loop, the backplane listener, lease renewal) and
-  bounded concurrent runs (warm-up).
+  bounded concurrent runs (warm-up);
+- ``mark_coroutine_function`` / ``mark_coroutine_function_async``: what ``cached`` returns
+  is an object, which only the async one marks as awaitable when called.
 """
 
 from __future__ import annotations
@@ -45,6 +47,25 @@ REFRESH_WORKERS: Final = 4
 #: Loads with ``LoaderTimeouts`` run on these threads (sync): a thread cannot be
 #: interrupted, so the caller waits on a future instead of running the loader itself.
 TIMED_LOAD_WORKERS: Final = 32
+
+
+# --- marking what is awaitable when called ---------------------------------------------------
+
+
+def mark_coroutine_function(function: object) -> None:
+    """Nothing: a sync callable object is not a coroutine function (the twin of the next)."""
+
+
+def mark_coroutine_function_async(function: object) -> None:
+    """Let ``inspect.iscoroutinefunction`` (3.12+) and ``asyncio.iscoroutinefunction`` (which
+    frameworks such as Starlette and asgiref ask, on 3.11 too) say True of ``function``, an
+    object whose ``__call__`` is ``async``, as they do of an ``async def`` function."""
+    mark = getattr(inspect, "markcoroutinefunction", None)  # Python 3.12+
+    if mark is not None:
+        mark(function)
+    marker = getattr(asyncio.coroutines, "_is_coroutine", None)  # what asyncio reads
+    if marker is not None:
+        setattr(function, "_is_coroutine", marker)  # noqa: B010 (no such attribute to type)
 
 
 # --- events and semaphores ------------------------------------------------------------------

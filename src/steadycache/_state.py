@@ -41,6 +41,7 @@ from steadycache.observability.stats import (
     snapshot,
 )
 from steadycache.policy import (
+    CacheAside,
     HotKeyWarmUp,
     Policy,
     Sensitivity,
@@ -150,6 +151,11 @@ class NamespaceState:
         )
         #: Whether the invalidation marks live in a shared tier (then they are re-read).
         self.shared_marks = False
+        #: CacheAside() chosen on purpose: the application loads and set()s its values, so
+        #: the cache has no loader to call (left at its default, both styles work).
+        self.refuses_loads = isinstance(policy.pattern, CacheAside) and policy.is_explicit(
+            "pattern"
+        )
         self._next_marks_refresh = clock() + MARKS_REFRESH_INTERVAL
 
     # --- call arguments -------------------------------------------------------------------
@@ -407,7 +413,16 @@ class NamespaceState:
         self.counters.tag_invalidations += 1
         return counter
 
-    # --- write patterns: the decisions made before any I/O --------------------------------
+    # --- patterns: the decisions made before any I/O ---------------------------------------
+
+    def check_loads(self, what: str) -> None:
+        """``UsageError`` when the cache may not call loaders here (``refuses_loads``)."""
+        if self.refuses_loads:
+            raise UsageError(
+                f"namespace {self.name!r} is cache-aside (pattern=CacheAside() was chosen): "
+                f"the application loads and set()s its values, so {what} has no place "
+                "here. Choose pattern=ReadThrough() for the cache to call loaders"
+            )
 
     def write_pattern(self, writer: object) -> WriteThrough | WriteBehind:
         """The namespace's write pattern, or ``UsageError`` when ``write()`` cannot run."""

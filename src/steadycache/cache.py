@@ -6,6 +6,9 @@
     seats = cache.namespace("seats", Policy(pattern=ReadThrough(), invalidation=Ttl(60)))
     free = seats.get_or_load(("workshop", 42), lambda: db.free_seats(42))
 
+    @cache.cached                       # the "default" namespace, Policy()
+    def price(sku: str) -> int: ...
+
     @cache.cached("profile", Policy(...))
     def profile(user_id: int) -> dict: ...
 """

@@ -9,8 +9,12 @@ refusing a sync loader) is in tests/test_cache.py and tests/test_async_cache.py.
 from __future__ import annotations
 
 import logging
+import pickle
 import random
-from collections.abc import AsyncIterator
+import sys
+import types
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,6 +22,8 @@ import pytest
 
 from steadycache import (
     AsyncCache,
+    CacheAside,
+    CacheStats,
     InvalidKeyError,
     LoaderError,
     MissingScopeError,
@@ -381,6 +387,186 @@ async def test_uncacheable_argument_is_a_clear_error(cache: AsyncCache) -> None:
         await f([1, 2])
 
 
+async def test_bare_cached_uses_the_default_namespace(cache: AsyncCache) -> None:
+    calls: list[int] = []
+
+    @cache.cached
+    async def double(n: int) -> int:
+        calls.append(n)
+        return 2 * n
+
+    @cache.cached()
+    async def triple(n: int) -> int:
+        return 3 * n
+
+    assert await double(2) == 4
+    assert await double(n=2) == 4
+    assert calls == [2]
+    assert await triple(2) == 6  # one namespace, each function its own keys
+    assert AsyncCache.DEFAULT_NAMESPACE == "default"
+    assert double.namespace is cache.namespace("default")
+    assert triple.namespace is double.namespace
+    assert double.key(2) != triple.key(2)
+    assert double.__name__ == "double"
+    with pytest.raises(UsageError, match="name the namespace first"):
+        cache.cached(double, Policy())  # type: ignore[call-overload]
+
+
+async def test_a_cached_function_pickles_by_reference(
+    cache: AsyncCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = types.ModuleType("cached_probe")
+    monkeypatch.setitem(sys.modules, "cached_probe", module)
+
+    async def lookup(n: int) -> int:
+        return n
+
+    lookup.__module__, lookup.__qualname__ = "cached_probe", "lookup"
+    module.lookup = cache.cached(lookup)  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(module.lookup)) is module.lookup
+
+
+async def test_a_cached_method_leaves_self_out_of_the_key(cache: AsyncCache) -> None:
+    calls: list[tuple[str, int]] = []
+
+    class Repository:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @cache.cached("rows")
+        async def find(self, row: int) -> str:
+            calls.append((self.name, row))
+            return f"row {row}"
+
+    first, second = Repository("a"), Repository("b")
+    assert await first.find(1) == "row 1"
+    assert await second.find(1) == "row 1"  # another instance, the same entry
+    assert await second.find(row=2) == "row 2"
+    assert calls == [("a", 1), ("b", 2)]
+    rows = cache.namespace("rows")
+    identity = f"{__name__}.{Repository.find.__qualname__}"
+    assert first.find.key(1) == second.find.key(1) == rows.stored_key((identity, 1))
+    assert first.find.namespace is rows
+    assert await first.find.invalidate(1) is True
+    assert await second.find(1) == "row 1"
+    assert calls[-1] == ("b", 1)  # loaded again, by the instance that asked
+
+
+async def test_instance_key_keys_a_method_per_instance(cache: AsyncCache) -> None:
+    class Tenant:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @cache.cached("plans", instance_key=lambda tenant: tenant.name)
+        async def plan(self, user: int) -> str:
+            return f"{self.name}/{user}"
+
+    assert await Tenant("acme").plan(1) == "acme/1"
+    assert await Tenant("initech").plan(1) == "initech/1"  # not acme's entry
+    assert Tenant("acme").plan.key(1) == Tenant("acme").plan.key(1)
+    assert Tenant("acme").plan.key(1) != Tenant("initech").plan.key(1)
+
+    async def lookup(self: object, user: int) -> int:
+        return user
+
+    with pytest.raises(UsageError, match="not both"):
+        cache.cached("plans", key=lambda *args: args[1:], instance_key=id)(lookup)
+
+
+async def test_cached_static_and_class_methods(cache: AsyncCache) -> None:
+    calls: list[str] = []
+
+    class Prices:
+        currency = "EUR"
+
+        @cache.cached("prices")
+        @staticmethod
+        async def base(sku: str) -> int:
+            calls.append(f"base {sku}")
+            return len(sku)
+
+        @staticmethod
+        @cache.cached("prices")
+        async def tax(sku: str) -> int:
+            calls.append(f"tax {sku}")
+            return 1
+
+        @cache.cached("prices")
+        @classmethod
+        async def label(cls, sku: str) -> str:
+            calls.append(f"label {sku}")
+            return f"{sku} in {cls.currency}"
+
+    class Dollars(Prices):
+        currency = "USD"
+
+    assert await Prices.base("ab") == 2
+    assert await Prices().base("ab") == 2
+    assert await Prices.tax("ab") == 1
+    assert await Prices().tax("ab") == 1
+    assert await Prices.label("ab") == "ab in EUR"
+    assert await Prices().label("ab") == "ab in EUR"
+    assert await Dollars.label("ab") == "ab in EUR"  # cls is not in the key (documented)
+    assert calls == ["base ab", "tax ab", "label ab"]
+    assert Prices.base.key("ab") == Prices().base.key("ab")
+    assert Prices.label.key("ab") == Prices().label.key("ab") == Dollars.label.key("ab")
+
+    async def length(sku: str) -> int:
+        return len(sku)
+
+    with pytest.raises(UsageError, match="no instance to key"):
+        cache.cached("prices", instance_key=id)(staticmethod(length))
+
+
+async def test_cached_keys_floats_and_dates_and_refuses_nan(cache: AsyncCache) -> None:
+    calls: list[float] = []
+
+    @cache.cached("fx")
+    async def convert(amount: float, on: date, at: datetime | None = None) -> float:
+        calls.append(amount)
+        return amount * 2
+
+    day = date(2026, 5, 1)
+    noon = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    assert await convert(1.5, day) == 3.0
+    assert await convert(1.5, on=day) == 3.0
+    assert await convert(1.5, day, noon) == 3.0  # another key
+    assert calls == [1.5, 1.5]
+    identity = f"{__name__}.{convert.__qualname__}"
+    assert convert.key(1.5, day) == cache.namespace("fx").stored_key((identity, 1.5, day, None))
+    assert ":f1.5:d2026-05-01:n" in convert.key(1.5, day)
+    with pytest.raises(InvalidKeyError, match="NaN"):
+        await convert(float("nan"), day)
+    assert calls == [1.5, 1.5]  # refused before the function ran
+
+
+# --- patterns ---------------------------------------------------------------------------------
+
+
+async def test_a_cache_aside_namespace_chosen_on_purpose_refuses_loaders(
+    cache: AsyncCache,
+) -> None:
+    ns = cache.namespace("aside", Policy(pattern=CacheAside()))
+    calls: list[int] = []
+    with pytest.raises(UsageError, match="ReadThrough"):
+        await ns.get_or_load("k", returning_async(1, calls))
+    with pytest.raises(UsageError, match="cache-aside"):
+        await ns.warm([("k", returning_async(1, calls))])
+    with pytest.raises(UsageError, match="cache-aside"):
+
+        @cache.cached(ns)
+        async def load(k: str) -> int:
+            return 1
+
+    assert calls == []
+    await ns.set("k", 1)  # what it is for: the application loads and writes
+    assert await ns.get("k") == 1
+    # The pattern left at its default lets both styles run; ReadThrough() loads.
+    assert await cache.namespace("either").get_or_load("k", returning_async(2)) == 2
+    read_through = cache.namespace("rt", Policy(pattern=ReadThrough()))
+    assert await read_through.get_or_load("k", returning_async(3)) == 3
+
+
 # --- observability ----------------------------------------------------------------------------
 
 
@@ -402,6 +588,24 @@ async def test_stats_snapshot_and_rolling_ratio(cache: AsyncCache, clock: Manual
     assert later.rolling_hit_ratio == 0.0  # only the last 10 s: four misses
     assert later.tiers[0].entries == 1
     assert cache.stats()["s"].hits == 3
+
+
+async def test_cache_stats_read_like_a_namespace_s(cache: AsyncCache) -> None:
+    a, b = cache.namespace("a"), cache.namespace("b")
+    await a.set("k", 1)
+    await a.get("k")
+    await b.get("k")
+    await b.get("k")
+    stats = cache.stats()
+    assert isinstance(stats, CacheStats)
+    assert isinstance(stats, Mapping)
+    assert set(stats) == {"a", "b"}
+    assert (stats["a"].hits, stats["b"].misses) == (1, 2)
+    assert (stats.hits, stats.misses, stats.sets) == (1, 2, 1)  # totals, read as one ns's
+    assert stats.counters.keys() == a.stats().counters.keys()
+    assert stats.hit_ratio == 1 / 3
+    with pytest.raises(AttributeError):
+        _ = stats.no_such_counter
 
 
 async def test_live_cache_records_a_sampled_trace_of_key_hashes(tmp_path: Path) -> None:

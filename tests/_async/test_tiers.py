@@ -213,6 +213,10 @@ async def test_server_evictions_and_memory_sit_beside_client_counters(redis_url:
         assert l2.evictions >= 0
         assert set(l2.server_wide) == {"evictions", "expirations", "bytes"}
         assert l1.server_wide == ()
+        # The shared Redis holds every namespace's keys: it cannot count this one's, and
+        # says so rather than giving a number.
+        assert l2.entries is None
+        assert l1.entries == 1
 
 
 async def test_shared_tiers_need_a_wall_clock(redis_url: str) -> None:

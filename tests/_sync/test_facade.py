@@ -11,8 +11,12 @@ refusing a sync loader) is in tests/test_cache.py and tests/test_async_cache.py.
 from __future__ import annotations
 
 import logging
+import pickle
 import random
-from collections.abc import Iterator
+import sys
+import types
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +24,8 @@ import pytest
 
 from steadycache import (
     Cache,
+    CacheAside,
+    CacheStats,
     InvalidKeyError,
     LoaderError,
     MissingScopeError,
@@ -375,6 +381,186 @@ def test_uncacheable_argument_is_a_clear_error(cache: Cache) -> None:
         f([1, 2])
 
 
+def test_bare_cached_uses_the_default_namespace(cache: Cache) -> None:
+    calls: list[int] = []
+
+    @cache.cached
+    def double(n: int) -> int:
+        calls.append(n)
+        return 2 * n
+
+    @cache.cached()
+    def triple(n: int) -> int:
+        return 3 * n
+
+    assert double(2) == 4
+    assert double(n=2) == 4
+    assert calls == [2]
+    assert triple(2) == 6  # one namespace, each function its own keys
+    assert Cache.DEFAULT_NAMESPACE == "default"
+    assert double.namespace is cache.namespace("default")
+    assert triple.namespace is double.namespace
+    assert double.key(2) != triple.key(2)
+    assert double.__name__ == "double"
+    with pytest.raises(UsageError, match="name the namespace first"):
+        cache.cached(double, Policy())  # type: ignore[call-overload]
+
+
+def test_a_cached_function_pickles_by_reference(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = types.ModuleType("cached_probe")
+    monkeypatch.setitem(sys.modules, "cached_probe", module)
+
+    def lookup(n: int) -> int:
+        return n
+
+    lookup.__module__, lookup.__qualname__ = "cached_probe", "lookup"
+    module.lookup = cache.cached(lookup)  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(module.lookup)) is module.lookup
+
+
+def test_a_cached_method_leaves_self_out_of_the_key(cache: Cache) -> None:
+    calls: list[tuple[str, int]] = []
+
+    class Repository:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @cache.cached("rows")
+        def find(self, row: int) -> str:
+            calls.append((self.name, row))
+            return f"row {row}"
+
+    first, second = Repository("a"), Repository("b")
+    assert first.find(1) == "row 1"
+    assert second.find(1) == "row 1"  # another instance, the same entry
+    assert second.find(row=2) == "row 2"
+    assert calls == [("a", 1), ("b", 2)]
+    rows = cache.namespace("rows")
+    identity = f"{__name__}.{Repository.find.__qualname__}"
+    assert first.find.key(1) == second.find.key(1) == rows.stored_key((identity, 1))
+    assert first.find.namespace is rows
+    assert first.find.invalidate(1) is True
+    assert second.find(1) == "row 1"
+    assert calls[-1] == ("b", 1)  # loaded again, by the instance that asked
+
+
+def test_instance_key_keys_a_method_per_instance(cache: Cache) -> None:
+    class Tenant:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @cache.cached("plans", instance_key=lambda tenant: tenant.name)
+        def plan(self, user: int) -> str:
+            return f"{self.name}/{user}"
+
+    assert Tenant("acme").plan(1) == "acme/1"
+    assert Tenant("initech").plan(1) == "initech/1"  # not acme's entry
+    assert Tenant("acme").plan.key(1) == Tenant("acme").plan.key(1)
+    assert Tenant("acme").plan.key(1) != Tenant("initech").plan.key(1)
+
+    def lookup(self: object, user: int) -> int:
+        return user
+
+    with pytest.raises(UsageError, match="not both"):
+        cache.cached("plans", key=lambda *args: args[1:], instance_key=id)(lookup)
+
+
+def test_cached_static_and_class_methods(cache: Cache) -> None:
+    calls: list[str] = []
+
+    class Prices:
+        currency = "EUR"
+
+        @cache.cached("prices")
+        @staticmethod
+        def base(sku: str) -> int:
+            calls.append(f"base {sku}")
+            return len(sku)
+
+        @staticmethod
+        @cache.cached("prices")
+        def tax(sku: str) -> int:
+            calls.append(f"tax {sku}")
+            return 1
+
+        @cache.cached("prices")
+        @classmethod
+        def label(cls, sku: str) -> str:
+            calls.append(f"label {sku}")
+            return f"{sku} in {cls.currency}"
+
+    class Dollars(Prices):
+        currency = "USD"
+
+    assert Prices.base("ab") == 2
+    assert Prices().base("ab") == 2
+    assert Prices.tax("ab") == 1
+    assert Prices().tax("ab") == 1
+    assert Prices.label("ab") == "ab in EUR"
+    assert Prices().label("ab") == "ab in EUR"
+    assert Dollars.label("ab") == "ab in EUR"  # cls is not in the key (documented)
+    assert calls == ["base ab", "tax ab", "label ab"]
+    assert Prices.base.key("ab") == Prices().base.key("ab")
+    assert Prices.label.key("ab") == Prices().label.key("ab") == Dollars.label.key("ab")
+
+    def length(sku: str) -> int:
+        return len(sku)
+
+    with pytest.raises(UsageError, match="no instance to key"):
+        cache.cached("prices", instance_key=id)(staticmethod(length))
+
+
+def test_cached_keys_floats_and_dates_and_refuses_nan(cache: Cache) -> None:
+    calls: list[float] = []
+
+    @cache.cached("fx")
+    def convert(amount: float, on: date, at: datetime | None = None) -> float:
+        calls.append(amount)
+        return amount * 2
+
+    day = date(2026, 5, 1)
+    noon = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    assert convert(1.5, day) == 3.0
+    assert convert(1.5, on=day) == 3.0
+    assert convert(1.5, day, noon) == 3.0  # another key
+    assert calls == [1.5, 1.5]
+    identity = f"{__name__}.{convert.__qualname__}"
+    assert convert.key(1.5, day) == cache.namespace("fx").stored_key((identity, 1.5, day, None))
+    assert ":f1.5:d2026-05-01:n" in convert.key(1.5, day)
+    with pytest.raises(InvalidKeyError, match="NaN"):
+        convert(float("nan"), day)
+    assert calls == [1.5, 1.5]  # refused before the function ran
+
+
+# --- patterns ---------------------------------------------------------------------------------
+
+
+def test_a_cache_aside_namespace_chosen_on_purpose_refuses_loaders(
+    cache: Cache,
+) -> None:
+    ns = cache.namespace("aside", Policy(pattern=CacheAside()))
+    calls: list[int] = []
+    with pytest.raises(UsageError, match="ReadThrough"):
+        ns.get_or_load("k", returning(1, calls))
+    with pytest.raises(UsageError, match="cache-aside"):
+        ns.warm([("k", returning(1, calls))])
+    with pytest.raises(UsageError, match="cache-aside"):
+
+        @cache.cached(ns)
+        def load(k: str) -> int:
+            return 1
+
+    assert calls == []
+    ns.set("k", 1)  # what it is for: the application loads and writes
+    assert ns.get("k") == 1
+    # The pattern left at its default lets both styles run; ReadThrough() loads.
+    assert cache.namespace("either").get_or_load("k", returning(2)) == 2
+    read_through = cache.namespace("rt", Policy(pattern=ReadThrough()))
+    assert read_through.get_or_load("k", returning(3)) == 3
+
+
 # --- observability ----------------------------------------------------------------------------
 
 
@@ -396,6 +582,24 @@ def test_stats_snapshot_and_rolling_ratio(cache: Cache, clock: ManualClock) -> N
     assert later.rolling_hit_ratio == 0.0  # only the last 10 s: four misses
     assert later.tiers[0].entries == 1
     assert cache.stats()["s"].hits == 3
+
+
+def test_cache_stats_read_like_a_namespace_s(cache: Cache) -> None:
+    a, b = cache.namespace("a"), cache.namespace("b")
+    a.set("k", 1)
+    a.get("k")
+    b.get("k")
+    b.get("k")
+    stats = cache.stats()
+    assert isinstance(stats, CacheStats)
+    assert isinstance(stats, Mapping)
+    assert set(stats) == {"a", "b"}
+    assert (stats["a"].hits, stats["b"].misses) == (1, 2)
+    assert (stats.hits, stats.misses, stats.sets) == (1, 2, 1)  # totals, read as one ns's
+    assert stats.counters.keys() == a.stats().counters.keys()
+    assert stats.hit_ratio == 1 / 3
+    with pytest.raises(AttributeError):
+        _ = stats.no_such_counter
 
 
 def test_live_cache_records_a_sampled_trace_of_key_hashes(tmp_path: Path) -> None:

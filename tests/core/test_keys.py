@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,7 +99,7 @@ def test_max_key_length() -> None:
     assert len(hashed.build("x" * 5000)) <= 60
 
 
-@pytest.mark.parametrize("bad", [1.5, object(), [1], {"a": 1}])
+@pytest.mark.parametrize("bad", [float("nan"), object(), [1], {"a": 1}])
 def test_unencodable_parts_are_refused(bad: object) -> None:
     with pytest.raises(InvalidKeyError, match="no canonical encoding"):
         encode_part(bad)
@@ -107,3 +110,84 @@ def test_empty_tuple_and_bad_namespace() -> None:
         KeyBuilder("ns").build(())
     with pytest.raises(InvalidKeyError):
         KeyBuilder("bad name")
+
+
+# --- floats, dates and datetimes --------------------------------------------------------------
+
+
+def test_floats_share_a_key_exactly_when_they_are_equal() -> None:
+    builder = KeyBuilder("ns")
+    assert builder.build(1.5) == "ns:g0:f1.5"
+    assert builder.build(0.1 + 0.2) != builder.build(0.3)  # different numbers, different keys
+    assert builder.build(-0.0) == builder.build(0.0)  # equal numbers, one key
+    assert builder.build(1.0) != builder.build(1)  # the type is part of the key
+    assert builder.build(float("inf")) != builder.build(float("-inf"))
+    assert builder.build(1e300) != builder.build(1e299)
+
+    class Float64(float):  # as numpy.float64 is: repr() names the type
+        def __repr__(self) -> str:
+            return f"Float64({float(self)})"
+
+    assert builder.build(Float64(1.5)) == builder.build(1.5)
+
+
+def test_nan_is_refused_saying_why() -> None:
+    with pytest.raises(InvalidKeyError, match="NaN equals nothing"):
+        KeyBuilder("ns").build(("rate", float("nan")))
+
+
+def test_dates_and_datetimes_have_one_readable_key_each() -> None:
+    builder = KeyBuilder("ns")
+    assert builder.build(date(2026, 5, 1)) == "ns:g0:d2026-05-01"
+    assert builder.build(datetime(2026, 5, 1, 10, 30)) == "ns:g0:D2026-05-01T10\\c30\\c00"
+    naive = datetime(2026, 5, 1, 10)
+    keys = {
+        builder.build(key)
+        for key in (
+            date(2026, 5, 1),
+            naive,
+            naive.replace(microsecond=1),
+            naive.replace(tzinfo=UTC),
+            naive.replace(tzinfo=timezone(timedelta(hours=2))),
+            naive.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))),  # same instant
+        )
+    }
+    assert len(keys) == 6
+    assert builder.build(naive.replace(tzinfo=UTC)) == builder.build(
+        naive.replace(tzinfo=timezone(timedelta(0)))
+    )
+
+
+def test_zoneinfo_datetimes_carry_the_zone_name_and_which_repeated_hour() -> None:
+    try:
+        paris = ZoneInfo("Europe/Paris")
+    except ZoneInfoNotFoundError:
+        pytest.skip("no time zone database on this machine")
+    builder = KeyBuilder("ns", max_length=1024)
+    summer = datetime(2026, 7, 1, 12, tzinfo=paris)
+    assert builder.build(summer).endswith("+02\\c00[Europe/Paris]")
+    fixed = summer.replace(tzinfo=timezone(timedelta(hours=2)))
+    assert builder.build(summer) != builder.build(fixed)  # same offset, other rules
+    repeated = datetime(2026, 10, 25, 2, 30, tzinfo=paris)  # clocks go back at 03:00
+    assert builder.build(repeated) != builder.build(repeated.replace(fold=1))
+
+
+def test_datetimes_without_a_canonical_zone_or_exact_type_are_refused() -> None:
+    class Fixed(tzinfo):  # as pytz's and dateutil's zones are: no name to key by
+        def utcoffset(self, moment: datetime | None) -> timedelta:
+            return timedelta(hours=1)
+
+        def dst(self, moment: datetime | None) -> timedelta:
+            return timedelta(0)
+
+        def tzname(self, moment: datetime | None) -> str:
+            return "CET"
+
+    class Timestamp(datetime):  # as pandas' is: isoformat() would drop its nanoseconds
+        pass
+
+    builder = KeyBuilder("ns")
+    with pytest.raises(InvalidKeyError, match="no canonical name"):
+        builder.build(datetime(2026, 5, 1, tzinfo=Fixed()))
+    with pytest.raises(InvalidKeyError, match="no canonical encoding"):
+        builder.build(Timestamp(2026, 5, 1))

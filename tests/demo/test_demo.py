@@ -1,6 +1,6 @@
 """The demo's qualitative outcomes on a quick run: the incident fails, the defaults hold.
 
-One module-scoped run (about 25 s) feeds every test. Only outcomes that do not depend on
+One module-scoped run (about 20 s) feeds every test. Only outcomes that do not depend on
 the machine's speed are asserted: no absolute latencies.
 """
 
@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
+from rich.console import Console
 
-from steadycache.demo import QUICK, SCENARIO_NAMES, DemoReport, run_demo
-from steadycache.demo.report import results_named
+from steadycache.demo import QUICK, SCENARIO_NAMES, DemoConfig, DemoReport, run_demo
+from steadycache.demo.report import render, results_named, verdict
 
 JSON_KEYS = {
     "name",
@@ -107,3 +109,38 @@ def test_plot_writes_a_png(report: DemoReport, tmp_path: pytest.TempPathFactory)
     path = tmp_path / "timeline.png"  # type: ignore[operator]
     write_plot(report, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_run_ends_with_a_verdict(report: DemoReport) -> None:
+    lines = verdict(report)
+    assert lines[0].startswith("Under the incident's configuration, ")
+    assert "That is the outage." in lines[0]
+    assert lines[1] == (
+        "The same spike under steadycache's defaults: 1 query per hot key per expiry, 0 errors."
+    )
+    assert lines[2].startswith("The fix is the default: Policy(")
+
+
+def test_the_verdict_says_when_the_incident_did_not_reproduce(report: DemoReport) -> None:
+    calm = replace(results_named(report.results, "incident"), errors=0, pool_timeouts=0)
+    lines = verdict(replace(report, results=(calm,)))
+    assert lines == [lines[0]]
+    assert lines[0].startswith("The incident did not reproduce this run: no request failed")
+
+
+def test_the_table_fits_80_columns(report: DemoReport) -> None:
+    console = Console(width=80, record=True)
+    render(report, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for name in SCENARIO_NAMES:
+        assert name in text  # no scenario name is cut short
+    assert "Verdict." in text
+
+
+def test_quick_is_quicker_but_keeps_the_spike() -> None:
+    full = DemoConfig()
+    assert QUICK.burst == full.burst  # the pool's capacity is a count: the spike stays
+    assert QUICK.speed > full.speed
+    assert QUICK.cold_keys < full.cold_keys
+    assert QUICK.warm_concurrency > full.warm_concurrency

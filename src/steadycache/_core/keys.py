@@ -12,6 +12,16 @@ What a key part may be (anything else raises ``InvalidKeyError`` before any I/O)
   produce) cannot be encoded for any store and is refused;
 - ``int`` of any size (beyond about 4,000 digits in hexadecimal, so the key does not
   depend on ``sys.set_int_max_str_digits``), ``bool``, ``None``, ``bytes``;
+- ``float``, written as its shortest round-trip ``repr`` (``f0.1``), so two floats share a
+  key exactly when they are equal: ``0.1 + 0.2`` and ``0.3`` differ, ``-0.0`` is ``0.0``,
+  and ``1.0`` is not ``1`` (the type is part of the key, as for ``"1"``). NaN is refused:
+  it equals nothing, not even itself, so no later call could find its entry;
+- ``datetime.date`` (``d2024-05-01``) and ``datetime.datetime`` (ISO 8601,
+  ``D2024-05-01T10\\c30\\c00``): a naive one as it reads; an aware one with its UTC offset,
+  plus the zone's name for a ``zoneinfo.ZoneInfo`` (``...+02\\c00[Europe/Paris]``), so the
+  same instant in two zones is two keys. An aware one with another kind of ``tzinfo``
+  (pytz, dateutil) is refused, having no canonical name; so are subclasses (a pandas
+  ``Timestamp`` would lose its nanoseconds): pass ``.to_pydatetime()``;
 - a ``tuple`` of these, nested to at most ``MAX_KEY_DEPTH`` levels (length-prefixed, so a
   nested tuple never reads like its flattened parts).
 
@@ -22,12 +32,15 @@ Tags follow the same text rule, non-empty and at most ``MAX_TAG_BYTES`` bytes, a
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from steadycache.errors import InvalidKeyError, MissingScopeError
 
-KeyPart = str | int | bool | bytes | None | tuple[object, ...]
+KeyPart = str | int | bool | bytes | None | float | date | datetime | tuple[object, ...]
 _SEPARATOR: Final = ":"
 #: How deep tuples may nest inside a key.
 MAX_KEY_DEPTH: Final = 8
@@ -76,10 +89,43 @@ def encode_part(part: object, depth: int = 0) -> str:
             raise InvalidKeyError(f"key tuples nest at most {MAX_KEY_DEPTH} levels deep")
         inner = _SEPARATOR.join([encode_part(item, depth + 1) for item in part])
         return f"t{len(inner)}.{inner}"
+    if isinstance(part, float):
+        return _encode_float(part)
+    # Exact types: a subclass may carry more than isoformat() shows (pandas' nanoseconds).
+    if type(part) is datetime:
+        return "D" + _escape(_datetime_text(part))
+    if type(part) is date:
+        return "d" + part.isoformat()
     raise InvalidKeyError(
         f"key part {part!r} of type {type(part).__name__} has no canonical encoding; "
-        "use str, int, bool, bytes, None or a tuple of them "
-        "(floats are refused: 0.1+0.2 != 0.3; lists: use a tuple)"
+        "use str, int, bool, bytes, None, float, date, datetime or a tuple of them "
+        "(lists: use a tuple)"
+    )
+
+
+def _encode_float(part: float) -> str:
+    if math.isnan(part):
+        raise InvalidKeyError(
+            "key part nan has no canonical encoding: NaN equals nothing, not even itself, "
+            "so no later call could find its entry; pass None, or refuse NaN upstream"
+        )
+    if part == 0.0:
+        return "f0.0"  # -0.0 == 0.0: equal floats share one key
+    # float.__repr__, not repr(): a subclass (numpy.float64) may print its own type's name.
+    return "f" + float.__repr__(part)
+
+
+def _datetime_text(part: datetime) -> str:
+    zone = part.tzinfo
+    if zone is None or type(zone) is timezone:
+        return part.isoformat()  # naive, or a fixed UTC offset (which the text carries)
+    if type(zone) is ZoneInfo and zone.key:
+        # The offset tells the instant (and which of a repeated hour); the name tells the
+        # rules, which arithmetic in that zone follows.
+        return f"{part.isoformat()}[{zone.key}]"
+    raise InvalidKeyError(
+        f"key part {part!r} has a tzinfo ({type(zone).__name__}) with no canonical name; "
+        "use a zoneinfo.ZoneInfo or a datetime.timezone, or convert it to UTC first"
     )
 
 

@@ -8,6 +8,9 @@
     seats = cache.namespace("seats", Policy(pattern=ReadThrough(), invalidation=Ttl(60)))
     free = seats.get_or_load(("workshop", 42), lambda: db.free_seats(42))
 
+    @cache.cached                       # the "default" namespace, Policy()
+    def price(sku: str) -> int: ...
+
     @cache.cached("profile", Policy(...))
     def profile(user_id: int) -> dict: ...
 
@@ -22,24 +25,29 @@ import random as random_module
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, ParamSpec, TypeVar, overload
 
 from steadycache._core.durations import Duration
 from steadycache._core.freshness import RandomSource
 from steadycache._decorating import (
+    DEFAULT_NAMESPACE,
+    Binding,
     CachedFunction,
     Decorated,
     KeyFunction,
     call_key,
     check_kind,
+    is_decoratable,
+    unwrap_method,
 )
 from steadycache._runtime import Event, Runtime
 from steadycache._state import Clock, NamespaceState, TraceSink
 from steadycache._sync.assembly import assemble
+from steadycache._sync.cached import CachedCallable
 from steadycache._sync.namespace import Namespace
 from steadycache.errors import UsageError
 from steadycache.invalidation._sync.backplane import Backplane
-from steadycache.observability.stats import NamespaceStats
+from steadycache.observability.stats import CacheStats
 from steadycache.policy import HotKeyWarmUp, Policy, SharedTiers
 from steadycache.stampede._sync.lease_keeper import LeaseKeeper
 from steadycache.stampede.readiness import Readiness
@@ -57,6 +65,9 @@ MAINTENANCE_INTERVAL = 1.0
 
 class Cache:
     """A set of namespaces sharing a clock, a random source and background work."""
+
+    #: Where a bare ``@cache.cached`` keeps its results.
+    DEFAULT_NAMESPACE: ClassVar[str] = DEFAULT_NAMESPACE
 
     def __init__(
         self,
@@ -172,55 +183,84 @@ class Cache:
         with self._lock:
             return dict(self._namespaces)
 
-    def stats(self) -> dict[str, NamespaceStats]:
-        """A snapshot per namespace."""
-        return {name: ns.stats() for name, ns in self.namespaces().items()}
+    def stats(self) -> CacheStats:
+        """A snapshot of every namespace: ``stats["seats"]`` is ``seats.stats()``, and
+        ``stats.hits``, ``stats.counters`` and ``stats.hit_ratio`` are their totals, read
+        as one namespace's are."""
+        return CacheStats.of({name: ns.stats() for name, ns in self.namespaces().items()})
 
+    @overload
+    def cached(self, namespace: Decorated[P, T], /) -> CachedFunction[P, T]: ...
+    @overload
     def cached(
         self,
-        namespace: str | Namespace,
+        namespace: str | Namespace | None = None,
         policy: Policy | None = None,
         *,
         key: KeyFunction | None = None,
         ttl: Duration | None = None,
-    ) -> Callable[[Decorated[P, T]], CachedFunction[P, T]]:
+        instance_key: Callable[[Any], object] | None = None,
+    ) -> Callable[[Decorated[P, T]], CachedFunction[P, T]]: ...
+
+    def cached(
+        self,
+        namespace: Any = None,
+        policy: Policy | None = None,
+        *,
+        key: KeyFunction | None = None,
+        ttl: Duration | None = None,
+        instance_key: Callable[[Any], object] | None = None,
+    ) -> Any:
         """Decorate a function: read-through caching of its result by its arguments.
 
-        Arguments named like the namespace's scope dimensions become the scope; the others
-        become the key, after the function's module and qualified name, unless
-        ``key(*args, **kwargs)`` says otherwise. The wrapper has ``key(*args, **kwargs)``
-        (the stored key of that call) and ``invalidate(*args, **kwargs)``.
+        ``@cache.cached`` (bare, or with ``()``) keeps results in the namespace
+        ``"default"`` (``DEFAULT_NAMESPACE``, created with ``Policy()`` unless it exists);
+        ``@cache.cached("profile", Policy(...))`` or ``@cache.cached(namespace)`` in another.
+
+        The stored key of a call is ``namespace.stored_key((f"{module}.{qualname}",
+        *arguments), scope=...)``: the function's module and qualified name, then its
+        arguments bound to its signature with defaults applied, in parameter order (so
+        ``f(1)``, ``f(x=1)`` and ``f(1, flag=False)`` are one key). Arguments named like
+        the namespace's scope dimensions become the scope instead. Each argument must be a
+        key part (``_core/keys.py``: str, int, bool, bytes, None, float but not NaN, date,
+        datetime, or tuples of them); anything else raises ``InvalidKeyError`` before the
+        function runs. ``key(*args, **kwargs)`` replaces the module, name and arguments.
+
+        Methods: called on an instance, ``self`` is not part of the key, so every instance
+        shares one entry per arguments; give ``instance_key=lambda self: self.tenant`` when
+        results differ per instance (``key=`` gets ``self`` too). Read from the class
+        (``Repo.find(repo, 42)``) a method is a plain function and ``repo`` an argument like
+        the others. A ``staticmethod`` is keyed like a function; a ``classmethod`` binds
+        its class, not part of the key either, with ``@cache.cached`` written above
+        ``@classmethod`` (below it, Python 3.13+ passes the class as an argument).
+
+        The result has ``.key(*args, **kwargs)`` (the stored key of that call),
+        ``.invalidate(*args, **kwargs)`` and ``.namespace``; a method read from an
+        instance has them too (``repo.find.key(42)``).
         """
+        if is_decoratable(namespace):
+            if policy is not None or key is not None or ttl is not None or instance_key is not None:
+                raise UsageError(
+                    "cached(): name the namespace first, cached('name', policy, ...), or "
+                    "use bare @cache.cached on the function"
+                )
+            return self.cached()(namespace)
+        if namespace is not None and not isinstance(namespace, str | Namespace):
+            raise UsageError(f"cached() takes a namespace name or namespace, got {namespace!r}")
+        if namespace is None:
+            namespace = DEFAULT_NAMESPACE
         ns = namespace if isinstance(namespace, Namespace) else self.namespace(namespace, policy)
         ns.check_lifetime(ttl)  # a bad or too-long ttl fails here, at import
+        ns.check_loads("@cached")  # a cache-aside namespace has no loader to call
 
-        def decorate(function: Decorated[P, T]) -> CachedFunction[P, T]:
+        def decorate(decorated: Any) -> CachedCallable:
+            function, binding = unwrap_method(decorated)
             check_kind(function)
-            split = call_key(function, ns.policy.security.scope.dimensions, key)
+            if binding is Binding.STATIC and instance_key is not None:
+                raise UsageError(f"{function.__qualname__} is a staticmethod: no instance to key")
+            calls = call_key(function, ns.policy.security.scope.dimensions, key, instance_key)
             ns.claim_function(function, key)
-
-            def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-                key_parts, scope = split(args, kwargs)
-                return ns.get_or_load(
-                    key_parts, lambda: function(*args, **kwargs), scope=scope, ttl=ttl
-                )
-
-            def stored_key(*args: P.args, **kwargs: P.kwargs) -> str:
-                key_parts, scope = split(args, kwargs)
-                return ns.stored_key(key_parts, scope=scope)
-
-            def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
-                key_parts, scope = split(args, kwargs)
-                return ns.invalidate(key_parts, scope=scope)
-
-            wrapper.__wrapped__ = function  # type: ignore[attr-defined]
-            wrapper.__name__ = function.__name__
-            wrapper.__qualname__ = function.__qualname__
-            wrapper.__doc__ = function.__doc__
-            wrapper.namespace = ns  # type: ignore[attr-defined]
-            wrapper.key = stored_key  # type: ignore[attr-defined]
-            wrapper.invalidate = invalidate  # type: ignore[attr-defined]
-            return cast("CachedFunction[P, T]", wrapper)
+            return CachedCallable(function, ns, calls, ttl=ttl, binding=binding)
 
         return decorate
 

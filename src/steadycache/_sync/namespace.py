@@ -140,6 +140,10 @@ class Namespace:
         """Raise now if a per-call ``ttl`` is invalid here (``@cached`` checks at import)."""
         self._state.ttl_override(ttl)
 
+    def check_loads(self, what: str) -> None:
+        """Raise now if this namespace refuses loaders (an explicit ``CacheAside()``)."""
+        self._state.check_loads(what)
+
     def claim_function(
         self, function: Callable[..., Any], key: Callable[..., object] | None
     ) -> None:
@@ -469,11 +473,15 @@ class Namespace:
     ) -> T:
         """The cached value, loading it with ``loader()`` under the namespace's stampede policy.
 
-        Bad input (key, scope, ``ttl``, ``tags``) raises before the store or the loader runs.
+        Bad input (key, scope, ``ttl``, ``tags``) raises before the store or the loader runs;
+        so does a namespace whose policy chose ``CacheAside()`` (``UsageError``): there the
+        application loads, and reads with ``get``.
         """
+        state = self._state
+        if state.refuses_loads:
+            state.check_loads("get_or_load()")
         if not self._started:
             self.start()
-        state = self._state
         stored = state.keys.build(key, scope)
         checked: tuple[str, ...] = ()
         if ttl is not None or tags:
@@ -977,7 +985,9 @@ class Namespace:
         snapshot and ``loader_for(key, scope)`` makes each loader. At most ``concurrency``
         loads run at once, at most ``rate`` start per second; loading stops at ``deadline``
         seconds. ``cache.readiness`` turns ready at the warm-up's target or deadline.
+        Refused (``UsageError``) where the policy chose ``CacheAside()``.
         """
+        self._state.check_loads("warm()")
         if not self._started:
             self.start()
         snapshot = self._read_snapshot() if items is None else None

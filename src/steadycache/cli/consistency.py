@@ -32,7 +32,7 @@ def consistency(
             "--redis",
             metavar="URL",
             help="Send the events mode's events over the Redis Streams bus on this server "
-            "(redis://host:6379/15) instead of routing them in-process; the demo uses a "
+            "(redis://host:6379/0) instead of routing them in-process; the demo uses a "
             "stream of its own and deletes it.",
         ),
     ] = None,

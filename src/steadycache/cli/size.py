@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steadycache.cli._sizing_common import data_note, load_for_cli
+from steadycache.cli._checks import fraction, module_available, non_negative, writable_output
+from steadycache.cli._environment import started_at
+from steadycache.cli._sizing_common import (
+    check_trace_options,
+    data_note,
+    load_for_cli,
+    reading,
+    stderr_console,
+    step,
+)
 from steadycache.cli.app import app
 
 if TYPE_CHECKING:
@@ -48,7 +57,8 @@ def size(
         float | None,
         typer.Option(
             "--sample-rate",
-            help="SHARDS fixed-rate sampling, e.g. 0.01, instead of the exact curve.",
+            help="SHARDS fixed-rate sampling, e.g. 0.01, instead of the exact curve; the sample "
+            "is taken while reading, so memory follows the sample, not the trace.",
         ),
     ] = None,
     by_bytes: Annotated[
@@ -68,7 +78,7 @@ def size(
         str | None, typer.Option("--format", help="Trace format when the file name does not say.")
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="Use only the first N requests.")
+        int | None, typer.Option("--limit", min=1, help="Use only the first N requests.")
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of a report.")
@@ -77,36 +87,62 @@ def size(
     """Size a cache from TRACE: curve, working set, smallest size for the target, and cost."""
     from steadycache.sizing.cost import load_prices
     from steadycache.sizing.recommend import recommend
+    from steadycache.sizing.trace_file import is_steadycache_trace
     from steadycache.sizing.units import parse_sizes
 
+    started = started_at()
+    # Every option is checked before the trace is read: a typo must not cost the read.
+    fraction(target_hit_ratio, "--target-hit-ratio")
+    non_negative(headroom, "--headroom")
+    if sample_rate is not None:
+        fraction(sample_rate, "--sample-rate")
+        if sample_rate < 1.0 and is_steadycache_trace(trace, trace_format):
+            raise typer.BadParameter(
+                f"{trace.name} is a capture, already a sample: drop --sample-rate",
+                param_hint="--sample-rate",
+            )
+    writable_output(plot, "--plot")
+    if plot is not None:
+        module_available("matplotlib", "--plot", "--plot")
+    check_trace_options(trace, trace_format)
     evaluate_at: list[int] | None = None
     unit: Unit = "bytes" if by_bytes else "objects"
-    try:
-        if sizes is not None:
+    if sizes is not None:
+        try:
             evaluate_at, sizes_in_bytes = parse_sizes(sizes)
-            if sizes_in_bytes:
-                unit = "bytes"
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--sizes") from exc
+        if sizes_in_bytes:
+            unit = "bytes"
+    try:
         price_list = load_prices(prices)
-        if sample_rate is not None and not 0.0 < sample_rate <= 1.0:
-            raise ValueError(f"--sample-rate must be in (0, 1], got {sample_rate}")
     except (ValueError, OSError) as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    loaded = load_for_cli(trace, trace_format, limit)
-    started = time.perf_counter()
-    curve = _curve(loaded, unit, sample_rate)
-    curve_seconds = time.perf_counter() - started
+        raise typer.BadParameter(str(exc), param_hint="--prices") from exc
+    console = stderr_console()
+    read_started = time.perf_counter()
+    with reading(trace, f"reading {trace.name}", console) as progress:
+        loaded = load_for_cli(
+            trace, trace_format, limit, sample_rate=sample_rate, progress=progress
+        )
+    read_seconds = time.perf_counter() - read_started
+    curve_started = time.perf_counter()
+    with step("computing the miss-ratio curve", console):
+        curve = _curve(loaded, unit)
+    curve_seconds = time.perf_counter() - curve_started
     try:
         recommendation = recommend(curve, target_hit_ratio, headroom=headroom)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    facts = _trace_facts(loaded)
+    with step("measuring the working set", console):
+        facts = _trace_facts(loaded)
+        working_sets = _working_sets(loaded, facts)
     cost = _cost(price_list, recommendation, curve, facts)
     points = evaluate_at if evaluate_at is not None else curve.default_sizes(30)
     document: dict[str, Any] = {
         "trace": loaded.trace.name,
         "requests": facts["requests"],
         "unique_keys": facts["unique_keys"],
-        "working_set": _working_sets(loaded, facts),
+        "working_set": working_sets,
         "curve": [
             {"size": s, "miss_ratio": float(m)}
             for s, m in zip(points, curve.miss_ratios(points), strict=True)
@@ -124,47 +160,55 @@ def size(
             "best_hit_ratio": recommendation.best_hit_ratio,
         },
         "cost": None if cost is None else cost.to_json(),
+        "read_seconds": read_seconds,
         "curve_seconds": curve_seconds,
+        # Since the process started (start-up included); set last, once the rest has run.
+        "total_seconds": 0.0,
         "source": data_note(loaded.trace.name),
     }
     if plot is not None:
         from steadycache.sizing.plot import plot_curve
 
         note = data_note(loaded.trace.name) or ""
-        plot_curve(
-            curve,
-            recommendation,
-            plot,
-            title=f"{loaded.trace.name}: {facts['requests']:,} requests, "
-            f"{facts['unique_keys']:,} unique keys",
-            footnote=note,
-        )
+        try:
+            plot_curve(
+                curve,
+                recommendation,
+                plot,
+                title=f"{loaded.trace.name}: {facts['requests']:,} requests, "
+                f"{facts['unique_keys']:,} unique keys",
+                footnote=note,
+            )
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot write {plot}: {exc.strerror or exc}", param_hint="--plot"
+            ) from exc
+    document["total_seconds"] = time.perf_counter() - started
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
     _print_report(document, recommendation, cost, data_note(loaded.trace.name), plot)
 
 
-def _curve(loaded: LoadedTrace, unit: Unit, sample_rate: float | None) -> MissRatioCurve:
+def _curve(loaded: LoadedTrace, unit: Unit) -> MissRatioCurve:
     from steadycache.sizing.mrc import exact_curve
-    from steadycache.sizing.shards import fixed_rate_curve, presampled_curve
+    from steadycache.sizing.shards import presampled_curve
 
     if loaded.sample_rate < 1.0:
-        if sample_rate is not None:
-            raise typer.BadParameter(
-                f"{loaded.trace.name} is already a {loaded.sample_rate:g} sample; "
-                "drop --sample-rate"
-            )
+        # A capture, or a SHARDS sample taken while reading (--sample-rate): the same curve
+        # fixed_rate_curve gives on the whole trace, from the sample alone.
         return presampled_curve(
             loaded.trace, loaded.sample_rate, unit, total_requests=loaded.observed_requests
         )
-    if sample_rate is not None and sample_rate < 1.0:
-        return fixed_rate_curve(loaded.trace, sample_rate, unit)
     return exact_curve(loaded.trace, unit)
 
 
 def _trace_facts(loaded: LoadedTrace) -> dict[str, Any]:
-    """Request count, distinct keys and bytes, scaled up when the trace is a sample."""
+    """Request count, distinct keys and bytes, scaled up when the trace is a sample.
+
+    What the reader counted over every request (requests, bytes, first and last time) is
+    exact even for a sample; distinct keys and bytes are the sample's, divided by its rate.
+    """
     import numpy as np
 
     trace = loaded.trace
@@ -172,28 +216,50 @@ def _trace_facts(loaded: LoadedTrace) -> dict[str, Any]:
     unique, last_index = np.unique(trace.keys[::-1], return_index=True)
     distinct_bytes = float(trace.sizes[::-1][last_index].sum()) if unique.shape[0] else 0.0
     requests = loaded.observed_requests or round(len(trace) * scale)
+    if loaded.observed_bytes is not None and requests:
+        mean_request_bytes = loaded.observed_bytes / requests
+    else:
+        mean_request_bytes = float(trace.sizes.mean()) if len(trace) else 0.0
     duration = None
-    if trace.times is not None and len(trace) > 1:
+    if loaded.time_span is not None:
+        duration = (loaded.time_span[1] - loaded.time_span[0]) or None
+    elif trace.times is not None and len(trace) > 1:
         duration = float(trace.times[-1] - trace.times[0]) or None
     return {
         "requests": int(requests),
         "unique_keys": round(unique.shape[0] * scale),
         "unique_bytes": distinct_bytes * scale,
         "mean_object_bytes": distinct_bytes / unique.shape[0] if unique.shape[0] else 0.0,
-        "mean_request_bytes": float(trace.sizes.mean()) if len(trace) else 0.0,
+        "mean_request_bytes": mean_request_bytes,
         "duration_seconds": duration,
     }
 
 
 def _working_sets(loaded: LoadedTrace, facts: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
     from steadycache.sizing.working_set import default_windows, working_set
 
     scale = 1.0 / loaded.sample_rate
     windows = []
-    for window in default_windows(loaded.trace):
-        summary = working_set(loaded.trace, window).summary()
+    for window in default_windows(loaded.trace, loaded.observed_requests):
+        series = working_set(loaded.trace, window, positions=loaded.positions)
+        summary = series.summary()
         for field in ("mean_keys", "max_keys", "mean_bytes", "max_bytes"):
             summary[field] = float(summary[field]) * scale
+        if scale != 1.0 and series.unit == "requests" and series.keys.shape[0]:
+            # A sample's estimate can overshoot: a window of N requests has at most N keys
+            # (and the bytes of those keys are cut in the same proportion).
+            estimated = series.keys * scale
+            keys = np.minimum(estimated, window)
+            cut = np.divide(keys, estimated, out=np.ones_like(keys), where=estimated > 0)
+            touched = series.bytes * scale * cut
+            summary.update(
+                mean_keys=float(keys.mean()),
+                max_keys=float(keys.max()),
+                mean_bytes=float(touched.mean()),
+                max_bytes=float(touched.max()),
+            )
         windows.append(summary)
     return {
         "total_keys": facts["unique_keys"],
@@ -244,14 +310,22 @@ def _print_report(
 
     console = Console()
     unit = document["size_unit"]
+    sampled = document["sample_rate"] < 1.0
     kind = "exact LRU" if document["exact"] else f"SHARDS sample, rate {document['sample_rate']:g}"
     console.rule(f"[bold]steadycache size[/bold] {document['trace']}")
     working = document["working_set"]
     console.print(
-        f"{document['requests']:,} requests, {document['unique_keys']:,} unique keys "
-        f"({format_bytes(working['total_bytes'])} if all were cached); curve: {kind}, "
-        f"computed in {document['curve_seconds']:.1f} s"
+        f"{document['requests']:,} requests, {'about ' if sampled else ''}"
+        f"{document['unique_keys']:,} unique keys "
+        f"({format_bytes(working['total_bytes'])} if all were cached); curve: {kind}; "
+        f"took {document['total_seconds']:.1f} s (reading the trace "
+        f"{document['read_seconds']:.1f} s, the curve {document['curve_seconds']:.1f} s)"
     )
+    if sampled:
+        console.print(
+            "Unique keys and working sets are estimated from the sample (its counts divided "
+            "by the rate); request counts are exact."
+        )
     table = Table(title="Working set per window (distinct keys / bytes touched)")
     for column in ("window", "windows", "mean keys", "peak keys", "mean bytes", "peak bytes"):
         table.add_column(column, justify="right")

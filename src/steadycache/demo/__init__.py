@@ -63,9 +63,9 @@ def run_demo(
     try:
         db_query_ms = db.median_query_ms()
         results = []
-        for scenario in chosen:
+        for number, scenario in enumerate(chosen, start=1):
             if progress is not None:
-                progress(scenario.name)
+                progress(f"{scenario.name} ({number}/{len(chosen)})")
             if target is None:
                 results.append(run_scenario(db, scenario, config, db_query_ms))
             else:

@@ -51,6 +51,10 @@ class CompressedClock:
     def __call__(self) -> float:
         return self.epoch + (time.perf_counter() - self.origin) * self.speed
 
+    def reading_at(self, real: float) -> float:
+        """What the clock read at the ``time.perf_counter()`` instant ``real``."""
+        return self.epoch + (real - self.origin) * self.speed
+
     def simulated(self, real: float) -> float:
         """Simulated seconds since the start at the ``time.perf_counter()`` instant ``real``."""
         return (real - self.origin) * self.speed

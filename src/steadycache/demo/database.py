@@ -3,8 +3,8 @@
 SQLite in a temporary directory by default (no server), PostgreSQL when given a URL. Worker
 processes of a fleet run attach to the same database with their own pool. Both
 sit behind the same SQLAlchemy ``QueuePool`` as the incident's service: 10 connections,
-no overflow, 1 s to get one, and each query holds its connection for at least 50 ms (a
-database under load), so how many requests the pool serves in time is a count. Every
+no overflow, 1 s to get one, and once five queries run at once each holds its connection
+100 ms (a database under load), so how many requests the pool serves in time is a count. Every
 query is counted and gauged by the scenario's ``Recorder``, and a checkout that times out
 is counted as a pool timeout before the error reaches the request, so the numbers come
 from the real pool, not from a model of it.
@@ -17,6 +17,7 @@ import secrets
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,16 @@ from steadycache.demo.metrics import Recorder
 
 POOL_SIZE = 10
 POOL_TIMEOUT = 1.0
-#: How long one availability query keeps its connection, at least: the incident's database
-#: was under load, and a fixed hold makes the pool's capacity a count, not this machine's
-#: speed. 10 connections x 1 s timeout / 50 ms = 200 queries get a connection in time, and
-#: a hot key stays unset for 50 ms after its first miss, longer than a 500-request spike
-#: takes to arrive (see ``traffic.Burst``): its 500 misses overflow the pool anywhere.
-QUERY_HOLD = 0.05
+#: A database under load: once this many queries run at once, each keeps its connection
+#: ``SATURATED_HOLD`` (with fewer, a query takes what its SQL takes, ~15-30 ms
+#: here). A spike saturates the database within its first milliseconds, so a full pool
+#: serves 100 queries a second on any machine (the 1 s pool timeout lets about 100 waiters
+#: through), and a hot key stays unset for 100 ms or more after its first miss, longer than a
+#: 500-request spike takes to arrive even on a busy machine (see ``traffic.Burst``): the
+#: spike's misses outnumber the pool's capacity several times over. A lone refresh, or a
+#: fill two at a time, stays as cheap as its SQL, so early refresh sees real load costs.
+SATURATION = 5
+SATURATED_HOLD = 0.1
 #: On PostgreSQL the demo works in a schema of its own, named per run so that two demos (or
 #: two test runs) on one server never drop each other's tables.
 _PG_SCHEMA_PREFIX = "steadycache_demo_"
@@ -127,6 +132,8 @@ class BookingDatabase:
             connect_args=connect_args,
         )
         self.recorder = Recorder()
+        self._running = 0
+        self._running_lock = threading.Lock()
         self._query = text(_AVAILABILITY.format(p=self._prefix))
         if seed:
             self._seed(workshops, bookings)
@@ -160,11 +167,15 @@ class BookingDatabase:
         with conn:
             recorder.query_started()
             started = time.perf_counter()
+            with self._running_lock:
+                self._running += 1
+                peak = self._running
             try:
                 row = conn.execute(self._query, {"workshop_id": workshop_id}).one()
-                # The rest of the hold, connection still checked out (as pg_sleep would).
-                time.sleep(max(0.0, QUERY_HOLD - (time.perf_counter() - started)))
+                self._hold(started, peak)
             finally:
+                with self._running_lock:
+                    self._running -= 1
                 recorder.query_finished()
         return {
             "workshop_id": int(row[0]),
@@ -172,6 +183,18 @@ class BookingDatabase:
             "free": int(row[2]),
             "holds": int(row[3]),
         }
+
+    def _hold(self, started: float, peak: int) -> None:
+        """Keep the connection (as ``pg_sleep`` would) for ``SATURATED_HOLD`` in all if the
+        database was saturated at any moment of this query."""
+        while True:
+            peak = max(peak, self._running)
+            if peak < SATURATION:
+                return
+            remaining = started + SATURATED_HOLD - time.perf_counter()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, 0.005))
 
     def median_query_ms(self, samples: int = 15) -> float:
         """The median time of one availability query, alone on the database."""

@@ -35,11 +35,24 @@ class Recorder:
     gauge: FleetGauge | None = None
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed_at: float | None = None
+
+    def close_window(self, at: float) -> None:
+        """End the measured window at the ``time.perf_counter()`` instant ``at`` (when the
+        spike's last request answered): later queries, such as a refresh that the cache's
+        maintenance starts while the request threads are joined, belong to no scenario."""
+        with self._lock:
+            self._closed_at = at
+            late = [event for event in self.events if event[0] > at]
+            self.db_queries -= sum(1 for _, kind in late if kind == "db_query")
+            self.events = [event for event in self.events if event[0] <= at]
 
     def query_started(self) -> None:
         """A query got a pooled connection and is now running on the database."""
         now = time.perf_counter()
         with self._lock:
+            if self._closed_at is not None and now > self._closed_at:
+                return
             self.db_queries += 1
             self._in_flight += 1
             self.peak_db_concurrency = max(self.peak_db_concurrency, self._in_flight)

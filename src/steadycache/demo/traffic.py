@@ -83,6 +83,8 @@ class Burst:
         self._latencies: list[float] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        #: ``time.perf_counter()`` when the last request answered (the spike's end).
+        self.last_answer = 0.0
 
     def prepare(self) -> None:
         """Start the threads; returns once every one is parked at its gate."""
@@ -127,10 +129,11 @@ class Burst:
             self._request(key)
         except Exception:  # pool timeouts, LoaderError, OriginOverloaded: all count
             failed = True
-        elapsed = (time.perf_counter() - started) * 1000.0
+        answered = time.perf_counter()
         self._recorder.request_done(failed=failed)
         with self._lock:
-            self._latencies.append(elapsed)
+            self._latencies.append((answered - started) * 1000.0)
+            self.last_answer = max(self.last_answer, answered)
 
 
 class SteadyTraffic:

@@ -29,14 +29,14 @@ from steadycache.demo.clock import CompressedClock
 from steadycache.demo.database import BookingDatabase
 from steadycache.demo.metrics import EventKind, FleetGauge, Recorder
 from steadycache.demo.redis_tier import shared_policy
-from steadycache.demo.runner import DemoConfig
+from steadycache.demo.runner import PRIMING_WAVE, DemoConfig
 from steadycache.demo.scenarios import select
 from steadycache.demo.traffic import (
     Burst,
     SteadyTraffic,
     counter,
+    fill_in_waves,
     request_for,
-    run_concurrently,
 )
 from steadycache.stores.redis_backend import RedisBackend
 
@@ -193,7 +193,8 @@ class _Worker:
         stop.set()
         latencies = burst.release_and_join()
         steady.join()
-        ended_at = clock()
+        self.recorder.close_window(burst.last_answer)  # as in runner._run_expiry
+        ended_at = clock.reading_at(burst.last_answer)
         return self._outcome(
             clock,
             latencies,
@@ -213,9 +214,10 @@ class _Worker:
                 return None
             ns.set_many({key: self.db.availability(key) for key in keys})
         else:
-            # Every worker asks for every key at once, as a fleet restarting together
-            # would; the leases let one process per key load it.
-            run_concurrently(request, keys, Recorder())
+            # Every worker asks for every key, as a fleet restarting together would (the
+            # leases let one process per key load it), a few at a time for the reason the
+            # in-process fill gives (runner._prime).
+            fill_in_waves(request, keys, PRIMING_WAVE)
         written = [ns.get_entry(key) for key in keys]
         return max(entry.stored_at for entry in written if entry is not None)
 

@@ -83,8 +83,8 @@ def may_hold_entries(router: EventRouter) -> bool:
             tiers = stats().tiers
         except Exception:  # not knowing means "maybe"
             return True
-        # A shared tier reports -1 (unknown); other processes may have filled it.
-        if not tiers or any(tier.entries != 0 for tier in tiers):
+        # A shared tier cannot count (None): other processes may have filled it.
+        if not tiers or any(tier.entries is None or tier.entries > 0 for tier in tiers):
             return True
     return False
 

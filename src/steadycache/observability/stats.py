@@ -9,6 +9,7 @@ under contention). Store-tier counters live in the stores, under their own locks
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -142,6 +143,55 @@ class NamespaceStats:
             raise AttributeError(name) from None
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class CacheStats(Mapping[str, NamespaceStats]):
+    """A snapshot of every namespace of a cache, in the shape of one namespace's.
+
+    A mapping of namespace name to its ``NamespaceStats`` (``stats["seats"].hits``); and,
+    as a ``NamespaceStats`` reads, ``counters`` (summed over the namespaces), each counter
+    as an attribute (``stats.hits``) and ``hit_ratio`` (of the sums). Tiers and rolling
+    ratios stay per namespace: a shared server's figures and different windows do not add.
+    """
+
+    namespaces: Mapping[str, NamespaceStats]
+    counters: dict[str, float]
+    hit_ratio: float | None = None
+
+    @classmethod
+    def of(cls, namespaces: Mapping[str, NamespaceStats]) -> CacheStats:
+        """The totals of ``namespaces``' snapshots."""
+        totals: dict[str, float] = {}
+        for stats in namespaces.values():
+            for name, value in stats.counters.items():
+                totals[name] = totals.get(name, 0) + value
+        return cls(dict(namespaces), totals, _hit_ratio(totals))
+
+    def __getitem__(self, name: str) -> NamespaceStats:
+        return self.namespaces[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.namespaces)
+
+    def __len__(self) -> int:
+        return len(self.namespaces)
+
+    def __getattr__(self, name: str) -> float:
+        # stats.hits, as on one namespace's stats. (object.__getattribute__: a copy being
+        # built has no counters yet, and self.counters would recurse.)
+        counters: dict[str, float] = object.__getattribute__(self, "counters")
+        try:
+            return counters[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _hit_ratio(counters: Mapping[str, float]) -> float | None:
+    # Stale answers were served from the cache: they count as hits.
+    served = counters.get("hits", 0) + counters.get("stale_served", 0)
+    lookups = served + counters.get("misses", 0)
+    return (served / lookups) if lookups else None
+
+
 def snapshot(
     namespace: str,
     counters: NamespaceCounters,
@@ -161,12 +211,11 @@ def snapshot(
     values["garbled"] = sum(tier.garbled for tier in tiers)
     if extra:
         values.update(extra)
-    lookups = counters.hits + counters.misses + counters.stale_served
     served = counters.hits + counters.stale_served
     return NamespaceStats(
         namespace=namespace,
         counters=values,
         tiers=tiers,
-        hit_ratio=(served / lookups) if lookups else None,
+        hit_ratio=_hit_ratio(values),
         rolling_hit_ratio=rolling.ratio(now, served, counters.misses),
     )

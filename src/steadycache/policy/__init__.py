@@ -12,7 +12,8 @@ nothing of steadycache's but the error tree.
 =====  ===================  ===========================================================
  1     ``pattern``          ``CacheAside()``, ``ReadThrough()``, ``WriteThrough()``,
                            ``WriteBehind(journal="sqlite", sqlite_path=...)``
- 2     ``invalidation``     ``Invalidation(ttl=Ttl(60, jitter=0.1), owner=..., triggers=...)``
+ 2     ``invalidation``     ``Invalidation(ttl=Ttl(60, jitter=0.1), owner=..., triggers=...)``;
+                           shorthands ``invalidation=Ttl(60)`` and ``Policy(ttl=60)``
  3     ``stampede``         ``Stampede(single_flight=..., early_refresh=..., ...)``
  4     ``sensitivity``      ``Sensitivity.PUBLIC``, ``.PERSONAL``, ``.transactional(...)``
  5     ``eviction``         ``Eviction(policy="s3fifo", max_entries=..., max_bytes=...)``

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from steadycache.errors import ConfigurationError
+from steadycache.policy.checks import Duration
 from steadycache.policy.consistency import Consistency, LocalOnly, SharedTiers
 from steadycache.policy.eviction import Eviction
 from steadycache.policy.invalidation import Invalidation, Ttl
@@ -77,8 +78,14 @@ DECISIONS: Final = tuple(field.name for field in DECISION_FIELDS)
 class Policy:
     """The ten decisions for one namespace. Keyword-only; every field records if it was chosen.
 
-    Shorthands: ``invalidation=Ttl(60)`` means ``Invalidation(ttl=Ttl(60))`` and
+    Shorthands: ``ttl=60`` (seconds, a ``timedelta`` or a ``Ttl``) means
+    ``invalidation=Ttl(60)``, which means ``Invalidation(ttl=Ttl(60))``, and chooses the
+    invalidation decision (giving ``invalidation=`` as well is refused);
     ``sensitivity=Sensitivity.PERSONAL`` means ``SensitivityClass(Sensitivity.PERSONAL)``.
+
+    The pattern left unchosen is ``CacheAside()`` but lets ``get_or_load``/``@cached``
+    load too; ``pattern=CacheAside()`` chosen on purpose says the application loads, and
+    the namespace refuses loaders (``UsageError``), refresh-ahead and hot-key warm-up.
     """
 
     pattern: Pattern
@@ -107,7 +114,17 @@ class Policy:
         security: Security | _Unset = UNSET,
         observability: Observability | _Unset = UNSET,
         sizing: Sizing | _Unset = UNSET,
+        ttl: Duration | Ttl | _Unset = UNSET,
     ) -> None:
+        if ttl is not UNSET:
+            if invalidation is not UNSET:
+                raise ConfigurationError(
+                    "invalidation",
+                    "give ttl= or invalidation=, not both: ttl=60 is shorthand for "
+                    "invalidation=Ttl(60); with more to say, "
+                    "invalidation=Invalidation(ttl=Ttl(60), ...)",
+                )
+            invalidation = ttl if isinstance(ttl, Ttl) else Ttl(ttl)
         given = {
             "pattern": pattern,
             "invalidation": invalidation,
@@ -141,18 +158,38 @@ class Policy:
         return decision in self.explicit
 
     def replace(self, **changes: Any) -> Policy:
-        """A copy with some decisions changed; the others keep their explicit/default status."""
-        unknown = set(changes) - set(DECISIONS)
+        """A copy with some decisions changed; the others keep their explicit/default status.
+
+        ``ttl=`` replaces the invalidation decision, as it chooses it in ``Policy(ttl=...)``.
+        """
+        unknown = set(changes) - {*DECISIONS, "ttl"}
         if unknown:
             raise ConfigurationError(
                 "policy",
                 f"unknown decision(s) {', '.join(sorted(unknown))}; "
-                f"decisions are {', '.join(DECISIONS)}",
+                f"decisions are {', '.join(DECISIONS)} (and ttl=, for invalidation)",
             )
         kept = {name: getattr(self, name) for name in self.explicit}
+        if "ttl" in changes:
+            kept.pop("invalidation", None)
         return Policy(**(kept | changes))
 
     def _check_contradictions(self) -> None:
+        if isinstance(self.pattern, CacheAside) and "pattern" in self.explicit:
+            if self.stampede.refresh_ahead is not None:
+                raise ConfigurationError(
+                    "pattern",
+                    "CacheAside() means the application loads every value, so the cache has "
+                    "no loader to refresh ahead with: use pattern=ReadThrough() with "
+                    "RefreshAhead, or drop refresh_ahead",
+                )
+            if isinstance(self.warm_up, HotKeyWarmUp):
+                raise ConfigurationError(
+                    "pattern",
+                    "HotKeyWarmUp learns hot keys from get_or_load reads and reloads them "
+                    "through the cache, which CacheAside() refuses: use pattern=ReadThrough(), "
+                    "or warm the cache yourself with set_many",
+                )
         consistency = self.consistency
         if isinstance(consistency, SharedTiers) and consistency.leases:
             flight = self.stampede.single_flight

@@ -12,14 +12,27 @@ from steadycache.policy.checks import to_seconds
 
 @dataclass(frozen=True, slots=True)
 class CacheAside:
-    """The caller reads the cache, loads on a miss and writes the cache itself."""
+    """The caller reads the cache, loads on a miss and writes the cache itself.
+
+    The default pattern. Chosen explicitly (``Policy(pattern=CacheAside())``) it is also a
+    promise that the application does the loading: the namespace then refuses
+    ``get_or_load``, ``@cached`` and ``warm()`` (``UsageError``), and the policy refuses
+    refresh-ahead and hot-key warm-up, which need the cache to load. Left at its default
+    it refuses nothing, so ``Policy()`` serves both styles.
+    """
 
     name: ClassVar[str] = "cache-aside"
 
 
 @dataclass(frozen=True, slots=True)
 class ReadThrough:
-    """The cache calls the namespace's loader on a miss (``get_or_load``, ``@cached``)."""
+    """The cache calls the namespace's loader on a miss (``get_or_load``, ``@cached``).
+
+    Beside the default pattern (left unchosen) it changes no behaviour, it records the
+    choice; beside ``CacheAside()`` chosen on purpose it is what lets loaders,
+    refresh-ahead and hot-key warm-up run. ``get``/``set`` stay available (a fill job, a
+    value computed elsewhere), and writes still need invalidating: see ``WriteThrough``.
+    """
 
     name: ClassVar[str] = "read-through"
 

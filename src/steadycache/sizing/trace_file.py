@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from steadycache.sizing.readers import Trace, load_trace
+from steadycache.sizing.readers import Trace, concatenate, iter_trace, load_trace
+from steadycache.sizing.shards import check_rate, sampled_mask
+from steadycache.sizing.trace_stream import Progress, byte_blocks
 
 MAGIC = b"SCTRACE"
 VERSION = 1
@@ -67,11 +69,20 @@ class CapturedTrace:
 
 @dataclass(frozen=True)
 class LoadedTrace:
-    """A trace from any supported format, with its sampling (1.0 when it is complete)."""
+    """A trace from any supported format, with its sampling (1.0 when it is complete).
+
+    A trace sampled while it was read (``open_trace(..., sample_rate=R)``) holds only the
+    sampled requests, plus what the reader counted over every request: ``observed_requests``,
+    ``observed_bytes`` and ``time_span``, and each kept request's ``positions`` in the whole
+    trace (request windows are measured in those).
+    """
 
     trace: Trace
     sample_rate: float = 1.0
     observed_requests: int | None = None
+    positions: npt.NDArray[np.int64] | None = None
+    observed_bytes: int | None = None
+    time_span: tuple[float, float] | None = None
 
 
 def encode_header(sample_rate: float) -> bytes:
@@ -92,10 +103,10 @@ def encode_block(
     return b"".join(parts)
 
 
-def read_capture(path: str | Path) -> CapturedTrace:
+def read_capture(path: str | Path, *, progress: Progress | None = None) -> CapturedTrace:
     """Read a ``.sctrace`` file (``.sctrace.zst`` too)."""
     path = Path(path)
-    data = _read(path)
+    data = b"".join(byte_blocks(path, progress))
     if len(data) < HEADER.size:
         raise ValueError(f"{path.name}: too short for a steadycache trace header")
     magic, version, sample_rate = HEADER.unpack_from(data, 0)
@@ -106,6 +117,8 @@ def read_capture(path: str | Path) -> CapturedTrace:
             f"{path.name}: steadycache trace version {version} is not supported "
             f"(this reads {VERSION})"
         )
+    if not 0.0 < sample_rate <= 1.0:
+        raise ValueError(f"{path.name}: implausible sample rate {sample_rate!r} in the header")
     namespaces: dict[int, str] = {}
     chunks: list[npt.NDArray[np.void]] = []
     observed = 0
@@ -156,12 +169,65 @@ def is_steadycache_trace(path: str | Path, fmt: str | None = None) -> bool:
 
 
 def open_trace(
-    path: str | Path, *, fmt: str | None = None, limit: int | None = None
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    limit: int | None = None,
+    sample_rate: float | None = None,
+    progress: Progress | None = None,
 ) -> LoadedTrace:
-    """Load any supported trace; captures carry their sample rate and observed count."""
-    if not is_steadycache_trace(path, fmt):
-        return LoadedTrace(load_trace(path, fmt=fmt, limit=limit))
-    captured = read_capture(path)
+    """Load any supported trace; captures carry their sample rate and observed count.
+
+    With ``sample_rate`` below 1, a fixed-rate SHARDS sample (``shards.sampled_mask``) is
+    taken while reading, so memory follows the sample, not the trace; ``limit`` still
+    counts requests of the whole trace. A capture is already a sample: no ``sample_rate``.
+    """
+    if sample_rate is not None:
+        check_rate(sample_rate)
+    if is_steadycache_trace(path, fmt):
+        if sample_rate is not None and sample_rate < 1.0:
+            raise ValueError(
+                f"{Path(path).name} is already a sample (a steadycache capture): "
+                "drop the sample rate"
+            )
+        return _open_capture(path, limit, progress)
+    if sample_rate is None or sample_rate >= 1.0:
+        return LoadedTrace(load_trace(path, fmt=fmt, limit=limit, progress=progress))
+    name = Path(path).name
+    kept: list[Trace] = []
+    positions: list[npt.NDArray[np.int64]] = []
+    observed = 0
+    observed_bytes = 0
+    first_time: float | None = None
+    last_time: float | None = None
+    for chunk in iter_trace(path, fmt=fmt, limit=limit, progress=progress):
+        mask = sampled_mask(chunk.keys, sample_rate)
+        kept.append(
+            Trace(
+                name=name,
+                keys=chunk.keys[mask],
+                sizes=chunk.sizes[mask],
+                times=None if chunk.times is None else chunk.times[mask],
+            )
+        )
+        positions.append(observed + np.flatnonzero(mask))
+        observed += len(chunk)
+        observed_bytes += int(chunk.sizes.sum())
+        if chunk.times is not None and len(chunk):
+            first_time = float(chunk.times[0]) if first_time is None else first_time
+            last_time = float(chunk.times[-1])
+    return LoadedTrace(
+        concatenate(name, kept),
+        sample_rate,
+        observed,
+        positions=np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64),
+        observed_bytes=observed_bytes,
+        time_span=None if first_time is None or last_time is None else (first_time, last_time),
+    )
+
+
+def _open_capture(path: str | Path, limit: int | None, progress: Progress | None) -> LoadedTrace:
+    captured = read_capture(path, progress=progress)
     trace = captured.trace
     observed: int | None = captured.observed_requests
     if limit is not None:
@@ -174,18 +240,3 @@ def open_trace(
         # The observed count covers the whole file; it no longer applies to a prefix.
         observed = None
     return LoadedTrace(trace, captured.sample_rate, observed)
-
-
-def _read(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        if not path.name.lower().endswith(".zst"):
-            return handle.read()
-        try:
-            import zstandard
-        except ImportError as exc:
-            raise ImportError(
-                "reading .zst traces needs zstandard; install the sizing extra: "
-                "pip install 'steadycache[sizing]'"
-            ) from exc
-        with zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True) as reader:
-            return bytes(reader.read())

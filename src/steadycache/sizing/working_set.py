@@ -53,11 +53,19 @@ class WorkingSetSeries:
         }
 
 
-def working_set(trace: Trace, window: float, step: float | None = None) -> WorkingSetSeries:
+def working_set(
+    trace: Trace,
+    window: float,
+    step: float | None = None,
+    *,
+    positions: npt.NDArray[np.int64] | None = None,
+) -> WorkingSetSeries:
     """Working set of every window of length ``window`` starting every ``step``.
 
     ``step`` defaults to ``window`` (tumbling windows); a smaller step gives sliding windows.
     Only whole windows are reported (one partial window when the trace is shorter).
+    ``positions`` (a trace sampled while read, without timestamps) places each request at
+    its position in the whole trace, so request windows keep their real length.
     """
     if window <= 0:
         raise ValueError(f"window must be positive, got {window!r}")
@@ -69,9 +77,12 @@ def working_set(trace: Trace, window: float, step: float | None = None) -> Worki
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return WorkingSetSeries(window, step, unit, np.zeros(0), empty, empty)
-    times = (
-        np.arange(n, dtype=np.float64) if trace.times is None else trace.times.astype(np.float64)
-    )
+    if trace.times is not None:
+        times = trace.times.astype(np.float64)
+    elif positions is not None:
+        times = positions.astype(np.float64)
+    else:
+        times = np.arange(n, dtype=np.float64)
     origin = float(times[0])
     span = float(times[-1]) - origin
     windows = max(1, math.floor((span - window) / step) + 1) if span >= window else 1
@@ -111,11 +122,14 @@ def _range_sums(
     return result
 
 
-def default_windows(trace: Trace) -> list[float]:
-    """The windows ``steadycache size`` reports: a minute and an hour, or request counts."""
+def default_windows(trace: Trace, total_requests: int | None = None) -> list[float]:
+    """The windows ``steadycache size`` reports: a minute and an hour, or request counts.
+
+    ``total_requests`` is the length of the whole trace when ``trace`` is a sample of it.
+    """
     if trace.times is not None:
         return [60.0, 3600.0]
-    n = len(trace)
+    n = len(trace) if total_requests is None else total_requests
     candidates = [10_000.0, 100_000.0, 1_000_000.0]
     chosen = [w for w in candidates if w <= n]
     return chosen or [float(max(1, n))]

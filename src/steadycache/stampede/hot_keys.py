@@ -13,8 +13,10 @@ import json
 import os
 import threading
 from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class HotKeyTracker:
@@ -137,17 +139,38 @@ def read_snapshot(path: str | os.PathLike[str], namespace: str) -> list[tuple[An
 
 def _jsonable(key: Any) -> Any:
     # Tuples become lists in JSON; tag them (at every depth) so the key round-trips to the
-    # same stored key.
+    # same stored key. Floats need nothing: json writes their repr (and Infinity).
     if isinstance(key, tuple):
         return {"tuple": [_jsonable(part) for part in key]}
     if isinstance(key, bytes):
         return {"bytes": key.hex()}
+    if isinstance(key, datetime):
+        # fromisoformat() gives back a fixed offset; a ZoneInfo's name and the fold (which
+        # of a repeated hour) are kept beside it so the key is built the same again.
+        zone = key.tzinfo
+        return {
+            "datetime": key.isoformat(),
+            "zone": zone.key if isinstance(zone, ZoneInfo) else None,
+            "fold": key.fold,
+        }
+    if isinstance(key, date):
+        return {"date": key.isoformat()}
     return key
 
 
 def _key_from_json(key: Any) -> Any:
-    if isinstance(key, dict) and set(key) == {"tuple"} and isinstance(key["tuple"], list):
+    if not isinstance(key, dict):
+        return key
+    fields = set(key)
+    if fields == {"tuple"} and isinstance(key["tuple"], list):
         return tuple(_key_from_json(part) for part in key["tuple"])
-    if isinstance(key, dict) and set(key) == {"bytes"} and isinstance(key["bytes"], str):
+    if fields == {"bytes"} and isinstance(key["bytes"], str):
         return bytes.fromhex(key["bytes"])
+    if fields == {"date"} and isinstance(key["date"], str):
+        return date.fromisoformat(key["date"])
+    if fields == {"datetime", "zone", "fold"} and isinstance(key["datetime"], str):
+        moment = datetime.fromisoformat(key["datetime"])
+        if isinstance(key["zone"], str):
+            moment = moment.replace(tzinfo=ZoneInfo(key["zone"]), fold=int(key["fold"]))
+        return moment
     return key

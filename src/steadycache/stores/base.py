@@ -28,7 +28,9 @@ class StoreStats:
     rejections: int
     garbled: int
     errors: int
-    entries: int
+    #: This namespace's entries in the tier; None when the tier cannot count them (a shared
+    #: Redis holds other namespaces' keys too, and counting one's means a scan).
+    entries: int | None
     bytes: int
     #: Fields that describe the whole server rather than this namespace (a shared Redis
     #: reports its own evictions and memory: the client cannot split them per namespace).

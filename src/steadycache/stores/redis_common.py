@@ -400,7 +400,7 @@ class RedisStoreBase:
             rejections=self.stale_sets_rejected + self.older_writes_rejected,
             garbled=self.garbled,
             errors=errors,
-            entries=-1,
+            entries=None,  # unknown: see StoreStats.entries
             bytes=server.get("used_memory", -1),
             server_wide=("evictions", "expirations", "bytes"),
         )
