@@ -18,7 +18,7 @@ import pytest
 from pytest_examples import CodeExample, find_examples
 
 from tests.redis.helpers import configure_as_cache
-from tests.redis_servers import RedisServer
+from tests.redis_servers import MACHINE_REDIS_PORT, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
@@ -45,8 +45,11 @@ def cache_server(plain_redis: RedisServer) -> Iterator[RedisServer]:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
 def test_example_runs(example: CodeExample, cache_server: RedisServer, tmp_path: Path) -> None:
+    source = example.source.replace(READER_REDIS, cache_server.url)
+    # Any other spelling of the machine's Redis would reach it: refuse to run that.
+    assert f":{MACHINE_REDIS_PORT}" not in source, f"{example} names the machine's Redis"
     script = tmp_path / "example.py"
-    script.write_text(example.source.replace(READER_REDIS, cache_server.url))
+    script.write_text(source)
     ran = subprocess.run(
         [sys.executable, str(script)],
         cwd=tmp_path,

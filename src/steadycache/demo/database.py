@@ -40,6 +40,8 @@ POOL_TIMEOUT = 1.0
 #: fill two at a time, stays as cheap as its SQL, so early refresh sees real load costs.
 SATURATION = 5
 SATURATED_HOLD = 0.1
+#: What a full pool serves while the database is saturated.
+SATURATED_QUERIES_PER_SECOND = POOL_SIZE / SATURATED_HOLD
 #: On PostgreSQL the demo works in a schema of its own, named per run so that two demos (or
 #: two test runs) on one server never drop each other's tables.
 _PG_SCHEMA_PREFIX = "steadycache_demo_"

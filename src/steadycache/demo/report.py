@@ -10,7 +10,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from steadycache.demo.database import POOL_SIZE, POOL_TIMEOUT, SATURATED_HOLD, SATURATION
+from steadycache.demo.database import (
+    POOL_SIZE,
+    POOL_TIMEOUT,
+    SATURATED_HOLD,
+    SATURATED_QUERIES_PER_SECOND,
+    SATURATION,
+)
 from steadycache.demo.metrics import ScenarioResult
 
 
@@ -158,7 +164,7 @@ def verdict(report: DemoReport) -> list[str]:
                 f"The incident did not reproduce this run: no request failed "
                 f"({incident.db_queries} queries, {incident.waited_for_load} requests "
                 "waited). The spike's misses did not outnumber what the pool serves "
-                f"within its timeout ({POOL_SIZE / SATURATED_HOLD * POOL_TIMEOUT:.0f} queries), "
+                f"within its timeout ({SATURATED_QUERIES_PER_SECOND * POOL_TIMEOUT:.0f} queries), "
                 "which happens when the spike's threads are released slowly (a machine "
                 "far busier than two CPU burners) or the hot keys were reloaded first."
             )
@@ -207,7 +213,7 @@ def render(report: DemoReport, console: Console) -> None:
         f"\nOne availability query alone: [bold]{query_ms:.1f} ms[/bold] (median, this run; "
         f"once {SATURATION} queries run at once the database holds each connection "
         f"{SATURATED_HOLD * 1000:.0f} ms, as one under load does, so a full pool of "
-        f"{POOL_SIZE} serves {POOL_SIZE / SATURATED_HOLD:.0f} queries a second on any "
+        f"{POOL_SIZE} serves {SATURATED_QUERIES_PER_SECOND:.0f} queries a second on any "
         f"machine). "
         f"Latencies are the spike's requests; DB queries, timeouts and errors count the "
         f"whole scenario after start-up (steady traffic of ~{steady} requests included); "
@@ -240,8 +246,8 @@ def render(report: DemoReport, console: Console) -> None:
 def as_markdown(report: DemoReport, command: str) -> str:
     """The table as markdown, with how it was produced (pasted into the README)."""
     lines = [
-        f"Hot keys expiring under a {report.results[0].requests if report.results else 0}-request "
-        f"spike ({_setting(report)}). One availability query alone: "
+        f"Hot keys expiring under a {_spike(report)}-request spike ({_setting(report)}). "
+        "One availability query alone: "
         f"{report.db_query_ms:.1f} ms (median, this run).",
         "",
         "| scenario | hot keys | DB queries | per key per expiry | peak DB concurrency "

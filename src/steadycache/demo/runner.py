@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from steadycache.demo.traffic import (
     counter,
     fill_in_waves,
     request_for,
+    steady_then_spike,
 )
 
 
@@ -112,7 +112,6 @@ def _run_expiry(
         # Starting 500 threads takes real time (long on a busy machine): start them now,
         # parked at the barrier, so the burst is never late for the expiry.
         burst.prepare()
-        stop = threading.Event()
         steady = SteadyTraffic(
             request,
             keys,
@@ -121,19 +120,10 @@ def _run_expiry(
             threads=config.steady_threads,
             seed=config.seed,
             recorder=recorder,
-            stop=stop,
             clock=clock,
             until=burst_at - config.burst_delay,
         )
-        steady.start()
-        clock.sleep_until(burst_at)
-        stop.set()
-        latencies = burst.release_and_join()
-        steady.join()
-        # The scenario ends when the spike's last request answers; what the cache's
-        # maintenance loads while 500 threads are joined is not the spike's.
-        recorder.close_window(burst.last_answer)
-        ended_at = clock.reading_at(burst.last_answer)
+        latencies, ended_at = steady_then_spike(clock, steady, burst, burst_at)
     finally:
         cache.close()
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from steadycache import Namespace
+from steadycache.demo.clock import CompressedClock
 from steadycache.demo.database import BookingDatabase
 from steadycache.demo.metrics import Recorder
 from steadycache.demo.scenarios import Scenario
@@ -77,7 +78,8 @@ class Burst:
     def __init__(self, request: Request, keys: list[int], recorder: Recorder) -> None:
         self._request = request
         self._keys = keys
-        self._recorder = recorder
+        #: Where the spike's requests are counted.
+        self.recorder = recorder
         self._gates = [threading.Lock() for _ in keys]
         self._parked = threading.Semaphore(0)
         self._latencies: list[float] = []
@@ -130,15 +132,14 @@ class Burst:
         except Exception:  # pool timeouts, LoaderError, OriginOverloaded: all count
             failed = True
         answered = time.perf_counter()
-        self._recorder.request_done(failed=failed)
+        self.recorder.request_done(failed=failed)
         with self._lock:
             self._latencies.append((answered - started) * 1000.0)
             self.last_answer = max(self.last_answer, answered)
 
 
 class SteadyTraffic:
-    """Light open-loop traffic over the hot keys until ``stop`` is set or ``clock`` reads
-    ``until``.
+    """Light open-loop traffic over the hot keys until ``stop()`` or ``clock`` reads ``until``.
 
     ``per_simulated_second`` is the total rate (all threads); a fleet worker passes its
     share of the fleet's rate, so the database sees the same steady load in total.
@@ -157,14 +158,13 @@ class SteadyTraffic:
         threads: int,
         seed: int,
         recorder: Recorder,
-        stop: threading.Event,
         clock: Callable[[], float],
         until: float,
     ) -> None:
         self._request = request
         self._keys = keys
         self._recorder = recorder
-        self._stop = stop
+        self._stop = threading.Event()
         self._clock = clock
         self._until = until
         self._interval = threads / (per_simulated_second * speed)
@@ -178,6 +178,10 @@ class SteadyTraffic:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+
+    def stop(self) -> None:
+        """Wake and end every thread now (one waiting for its next request, too)."""
+        self._stop.set()
 
     def join(self) -> None:
         for thread in self._threads:
@@ -202,3 +206,21 @@ class SteadyTraffic:
                 self._stop.wait(delay)
         with self._count_lock:
             self.requests += sent
+
+
+def steady_then_spike(
+    clock: CompressedClock, steady: SteadyTraffic, burst: Burst, burst_at: float
+) -> tuple[list[float], float]:
+    """Steady traffic until the spike at clock reading ``burst_at``, then the spike.
+
+    Returns the spike's latencies and the clock reading when its last request answered:
+    the scenario's end. The recorder's window closes there, so what the cache's maintenance
+    loads while 500 threads are joined is not counted as the spike's.
+    """
+    steady.start()
+    clock.sleep_until(burst_at)
+    steady.stop()
+    latencies = burst.release_and_join()
+    steady.join()
+    burst.recorder.close_window(burst.last_answer)
+    return latencies, clock.reading_at(burst.last_answer)

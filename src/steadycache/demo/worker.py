@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import threading
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -37,6 +36,7 @@ from steadycache.demo.traffic import (
     counter,
     fill_in_waves,
     request_for,
+    steady_then_spike,
 )
 from steadycache.stores.redis_backend import RedisBackend
 
@@ -175,7 +175,6 @@ class _Worker:
         misses_before = counter(ns, "misses")
         stale_before = counter(ns, "stale_served", "stale_served_on_error")
         started_at = clock()
-        stop = threading.Event()
         steady = SteadyTraffic(
             request,
             keys,
@@ -184,17 +183,10 @@ class _Worker:
             threads=config.steady_threads,
             seed=config.seed + 100 * plan.index,
             recorder=self.recorder,
-            stop=stop,
             clock=clock,
             until=burst_at - config.burst_delay,
         )
-        steady.start()
-        clock.sleep_until(burst_at)
-        stop.set()
-        latencies = burst.release_and_join()
-        steady.join()
-        self.recorder.close_window(burst.last_answer)  # as in runner._run_expiry
-        ended_at = clock.reading_at(burst.last_answer)
+        latencies, ended_at = steady_then_spike(clock, steady, burst, burst_at)
         return self._outcome(
             clock,
             latencies,
